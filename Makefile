@@ -1,0 +1,38 @@
+# AI Monitor — everything starts here. Only Python 3.11+ is needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format install db-stop bench load clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## Serve the console with demo data on http://127.0.0.1:8000
+	DJANGO_DEBUG=1 $(PY) manage.py setup_console
+	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+test: $(STAMP)  ## Lint, then the whole suite on real PostgreSQL
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+db-stop: $(STAMP)  ## Stop the embedded PostgreSQL
+	$(PY) -c "from aimonitor.embedded_db import stop; stop()"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,228 @@
+"""Django admin: raw, read-only records of the AI tables, scoped to the user's sites,
+and the console's own models (site access and names editable, audit read-only)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db import connection
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+
+from aimonitor.listing import COUNT_CAP
+from aimonitor.models import (
+    AuditEvent,
+    CacheEntry,
+    RunLog,
+    SiteAccess,
+    SiteName,
+    TriggerJob,
+)
+from aimonitor.sites import site_choices
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows: the change list never counts a whole table."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.values("pk")[: COUNT_CAP + 1].count()
+
+
+class SiteListFilter(admin.SimpleListFilter):
+    title = _("site")
+    parameter_name = "site_id"
+
+    def lookups(self, request, model_admin):
+        return [(str(site_id), label) for site_id, label in site_choices(request.user)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(site_id=int(value))
+        return queryset
+
+
+def distinct_recent_values(model, column: str, days: int = 30) -> list[str]:
+    """Distinct values of a short text column in the last ``days`` days.
+
+    Bounded by created_at, so it stays cheap on large tables (admin filters must
+    not run SELECT DISTINCT over every row ever written).
+    """
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT DISTINCT "{column}" FROM "{table}" '
+            f"WHERE created_at >= now() - make_interval(days => %s) ORDER BY 1 LIMIT 200",
+            [days],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+class RecentValuesListFilter(admin.SimpleListFilter):
+    """A filter on a text column whose choices are the values seen in the last 30 days."""
+
+    column = ""
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in distinct_recent_values(model_admin.model, self.column)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.column: self.value()})
+        return queryset
+
+
+class AppTypeListFilter(RecentValuesListFilter):
+    title = _("app type")
+    parameter_name = "app_type"
+    column = "app_type"
+
+
+class EventTypeListFilter(RecentValuesListFilter):
+    title = _("event type")
+    parameter_name = "event_type"
+    column = "event_type"
+
+
+class CacheTypeListFilter(RecentValuesListFilter):
+    title = _("cache type")
+    parameter_name = "cache_type"
+    column = "cache_type"
+
+
+class AIRecordAdmin(admin.ModelAdmin):
+    """Read-only raw records of one AI table, scoped to the user's sites."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    date_hierarchy = None
+    ordering = ("-created_at", "-id")
+
+    def get_queryset(self, request):
+        return self.model.objects.visible_to(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        """Digits search member ids exactly (index-friendly); other text searches errors."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.isdigit() and len(term) < 19:
+            return queryset.filter(member_id=int(term)), False
+        return queryset.filter(error_message__icontains=term), False
+
+
+@admin.register(RunLog)
+class RunLogAdmin(AIRecordAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "site_id",
+        "app_type",
+        "trigger_type",
+        "member_id",
+        "status",
+        "alert_status",
+        "tokens_used",
+        "latency_ms",
+    )
+    list_filter = ("status", AppTypeListFilter, SiteListFilter, "alert_status")
+    search_fields = ("member_id", "error_message")
+    search_help_text = _("A number searches member ids; other text searches error messages.")
+
+    def get_fields(self, request, obj=None):
+        fields = [f.name for f in self.model._meta.fields]
+        if not request.user.has_perm("aimonitor.view_prompt"):
+            fields = [f for f in fields if f not in ("request_prompt", "response_text")]
+        return fields
+
+
+@admin.register(TriggerJob)
+class TriggerJobAdmin(AIRecordAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "site_id",
+        "event_type",
+        "member_id",
+        "status",
+        "is_forced",
+        "app_chain",
+    )
+    list_filter = ("status", EventTypeListFilter, SiteListFilter, "is_forced")
+    search_fields = ("member_id", "error_message")
+    search_help_text = _("A number searches member ids; other text searches error messages.")
+
+
+@admin.register(CacheEntry)
+class CacheEntryAdmin(AIRecordAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "site_id",
+        "cache_type",
+        "target_id",
+        "status",
+        "expires_at",
+    )
+    list_filter = ("status", CacheTypeListFilter, SiteListFilter)
+    search_fields = ("target_id",)
+    search_help_text = _("Searches the target id (usually a member id).")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        return (queryset.filter(target_id=term), False) if term else (queryset, False)
+
+
+@admin.register(SiteAccess)
+class SiteAccessAdmin(admin.ModelAdmin):
+    list_display = ("user", "all_sites", "site_ids")
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user",)
+
+
+@admin.register(SiteName)
+class SiteNameAdmin(admin.ModelAdmin):
+    list_display = ("site_id", "name")
+    search_fields = ("name",)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "actor_username",
+        "action",
+        "target_table",
+        "target_ids",
+        "site_id",
+    )
+    list_filter = ("action", "target_table")
+    search_fields = ("actor_username",)
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        from aimonitor.access import ALL_SITES, visible_site_ids
+
+        site_ids = visible_site_ids(request.user)
+        return queryset if site_ids is ALL_SITES else queryset.filter(site_id__in=site_ids)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

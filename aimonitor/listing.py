@@ -1,0 +1,232 @@
+"""The shared machinery of the console's list pages (runs, jobs, cache, alerts).
+
+A list page is a ``FilteredListView`` with a ``FilterForm`` subclass: the form
+validates the query parameters (bad input → the page with the errors, status
+400), checks the ``site`` against the user's access (403), and narrows the
+scoped queryset. The view paginates with a capped count, swaps only the table
+for HTMX requests, and streams the same rows as CSV with ``format=csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+
+from aimonitor.access import can_see_site
+
+PAGE_SIZES = (25, 50, 100)
+# Counting stops here: "10,000+" is as useful to a person as the exact figure
+# and costs a bounded scan. Pages stop at the same point.
+COUNT_CAP = 10_000
+MAX_ID = 2**63 - 1
+
+
+class HtmxTemplateMixin:
+    """Full page normally; the named partial ``htmx_partial`` for HTMX requests."""
+
+    template_name: str
+    htmx_partial: str | None = None
+
+    def get_template_names(self) -> list[str]:
+        """The page, or its partial when HTMX asks for a fragment."""
+        if self.htmx_partial and getattr(self.request, "htmx", False):
+            return [f"{self.template_name}#{self.htmx_partial}"]
+        return [self.template_name]
+
+
+class BigIntegerField(forms.IntegerField):
+    """A positive id that fits PostgreSQL's bigint (huge numbers are a 400, not a 500)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+
+class FilterForm(forms.Form):
+    """Common list filters: ``site``, ``date_from``, ``date_to`` (local, inclusive), paging."""
+
+    site = BigIntegerField(label=_("Site"))
+    date_from = forms.DateField(label=_("From"), required=False)
+    date_to = forms.DateField(label=_("To"), required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=COUNT_CAP)
+    page_size = forms.TypedChoiceField(
+        label=_("Per page"),
+        required=False,
+        coerce=int,
+        choices=[(n, n) for n in PAGE_SIZES],
+        empty_value=PAGE_SIZES[0],
+    )
+
+    # Fields that map 1:1 onto a column filter: {field name: lookup}.
+    exact_filters: dict[str, str] = {}
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        data = super().clean()
+        date_from, date_to = data.get("date_from"), data.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            raise forms.ValidationError(_("“From” must not be after “To”."))
+        for name in ("date_from", "date_to"):
+            day = data.get(name)
+            if day and not (dt.date(2000, 1, 1) <= day <= dt.date(2100, 1, 1)):
+                self.add_error(name, _("Choose a date between 2000 and 2100."))
+        return data
+
+    def check_site_access(self) -> None:
+        """A ``site`` outside the user's sites is a 403 (SPEC.md §5)."""
+        site = self.cleaned_data.get("site")
+        if site is not None and not can_see_site(self.user, site):
+            raise PermissionDenied(f"You do not have access to site {site}.")
+
+    def filter(self, queryset):
+        """Narrow an already scoped queryset by the cleaned filters."""
+        data = self.cleaned_data
+        queryset = queryset.for_site(data.get("site"))
+        queryset = queryset.between_local_days(data.get("date_from"), data.get("date_to"))
+        for name, lookup in self.exact_filters.items():
+            value = data.get(name)
+            if value not in (None, ""):
+                queryset = queryset.filter(**{lookup: value})
+        return queryset
+
+    def active_params(self) -> dict[str, str]:
+        """The filters in force, as query parameters (without paging)."""
+        params = {}
+        for name in self.fields:
+            if name == "page":
+                continue
+            value = self.data.get(name)
+            if value not in (None, ""):
+                params[name] = value
+        return params
+
+
+class CappedPage:
+    """One page of rows plus a count that stops at ``COUNT_CAP``."""
+
+    def __init__(self, queryset, number: int, size: int):
+        self.size = size
+        self.count = queryset.values("pk")[: COUNT_CAP + 1].count()
+        self.count_capped = self.count > COUNT_CAP
+        total = min(self.count, COUNT_CAP)
+        self.num_pages = max(1, -(-total // size))
+        self.number = min(number, self.num_pages)
+        offset = (self.number - 1) * size
+        self.object_list = list(queryset[offset : offset + size])
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.size + 1 if self.object_list else 0
+
+    @property
+    def end_index(self) -> int:
+        return self.start_index + len(self.object_list) - 1 if self.object_list else 0
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer."""
+
+    def write(self, value):
+        return value
+
+
+def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    """Stream ``rows`` (an iterator of tuples) as a CSV download."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(
+                [
+                    timezone.localtime(v).isoformat() if isinstance(v, dt.datetime) else v
+                    for v in row
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
+    """A filtered, paginated, CSV-exportable list of one AI table, scoped to the user."""
+
+    model = None
+    filter_form_class = FilterForm
+    htmx_partial = "results"
+    csv_filename = "export.csv"
+    csv_fields: list[str] = []  # never request_prompt / response_text
+
+    def get_form(self) -> FilterForm:
+        """The filter form bound to the query string."""
+        # Always bound: an empty query string is a valid "no filters" request.
+        return self.filter_form_class(self.request.GET, user=self.request.user)
+
+    def get_base_queryset(self):
+        """The user's rows of this table, newest first."""
+        return self.model.objects.visible_to(self.request.user).newest_first()
+
+    def get_queryset(self, form: FilterForm):
+        """The rows the valid filters select."""
+        return form.filter(self.get_base_queryset())
+
+    def get(self, request, *args, **kwargs):
+        form = self.get_form()
+        if not form.is_valid():
+            context = self.get_context_data(form=form, page=None, invalid=True)
+            return self.render_to_response(context, status=400)
+        form.check_site_access()
+        queryset = self.get_queryset(form)
+        if request.GET.get("format") == "csv":
+            return self.render_csv(queryset)
+        page = CappedPage(
+            queryset,
+            form.cleaned_data.get("page") or 1,
+            form.cleaned_data.get("page_size") or PAGE_SIZES[0],
+        )
+        context = self.get_context_data(form=form, page=page, invalid=False)
+        return self.render_to_response(context)
+
+    def render_csv(self, queryset) -> StreamingHttpResponse:
+        """The filtered rows as CSV, streamed from a server-side cursor."""
+        rows = queryset.values_list(*self.csv_fields).iterator(chunk_size=2000)
+        return stream_csv(self.csv_filename, self.csv_fields, rows)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = kwargs["form"]
+        params = form.active_params()
+        context["query_string"] = urlencode(params)
+        context["csv_query_string"] = urlencode({**params, "format": "csv"})
+        return context

@@ -1,0 +1,333 @@
+"""Models over the AI service's tables, and the console's own models.
+
+``RunLog``, ``TriggerJob`` and ``CacheEntry`` map the three tables the AI
+service owns (SPEC.md §2). They are ``managed = False``: ``migrate`` never
+touches them; ``manage.py create_ai_tables`` applies the shipped DDL where they
+are missing. Their ``db_table`` names the schema through Django's quoting
+(``biz"."ai_run_logs`` renders as ``"biz"."ai_run_logs"``).
+
+Every query of them starts from ``.objects.visible_to(user)``, the one
+scoping point (``aimonitor.access``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from aimonitor.access import ALL_SITES, visible_site_ids
+from aimonitor.localtime import local_day_bounds
+
+
+def ai_table(name: str) -> str:
+    return f'{settings.AI_SCHEMA}"."{name}'
+
+
+ALERT_STATUSES = ("failed", "timeout", "circuit_open")
+
+
+class SiteScopedQuerySet(models.QuerySet):
+    def visible_to(self, user) -> SiteScopedQuerySet:
+        """Only the rows of sites ``user`` may see (the one scoping point)."""
+        site_ids = visible_site_ids(user)
+        if site_ids is ALL_SITES:
+            return self.all()
+        if not site_ids:
+            return self.none()
+        return self.filter(site_id__in=site_ids)
+
+    def for_site(self, site_id: int | None) -> SiteScopedQuerySet:
+        """Narrow to one site (already checked by ``require_site``), or leave as is."""
+        return self if site_id is None else self.filter(site_id=site_id)
+
+    def on_local_day(self, day: dt.date) -> SiteScopedQuerySet:
+        """Rows created on ``day`` in AIMONITOR_TIME_ZONE (index-friendly bounds)."""
+        start, end = local_day_bounds(day)
+        return self.filter(created_at__gte=start, created_at__lt=end)
+
+    def between_local_days(
+        self, date_from: dt.date | None, date_to: dt.date | None
+    ) -> SiteScopedQuerySet:
+        """Rows from the start of ``date_from`` to the end of ``date_to``, both inclusive."""
+        qs = self
+        if date_from is not None:
+            qs = qs.filter(created_at__gte=local_day_bounds(date_from)[0])
+        if date_to is not None:
+            qs = qs.filter(created_at__lt=local_day_bounds(date_to)[1])
+        return qs
+
+    def newest_first(self) -> SiteScopedQuerySet:
+        return self.order_by("-created_at", "-id")
+
+
+class RunLogQuerySet(SiteScopedQuerySet):
+    def alerts(self) -> RunLogQuerySet:
+        """Calls that failed, timed out or hit an open circuit."""
+        return self.filter(status__in=ALERT_STATUSES)
+
+    def pending_alerts(self) -> RunLogQuerySet:
+        """Alerts nobody has handled yet (alert_status NULL or 'pending')."""
+        return self.alerts().filter(
+            Q(alert_status__isnull=True) | Q(alert_status=RunLog.AlertStatus.PENDING)
+        )
+
+    def with_alert_status(self, alert_status: str) -> RunLogQuerySet:
+        """Alerts in one triage state; 'pending' includes NULL, 'all' every alert."""
+        if alert_status == "all":
+            return self.alerts()
+        if alert_status == RunLog.AlertStatus.PENDING:
+            return self.pending_alerts()
+        return self.alerts().filter(alert_status=alert_status)
+
+
+class RunLog(models.Model):
+    class Status(models.TextChoices):
+        SUCCESS = "success", _("success")
+        FAILED = "failed", _("failed")
+        TIMEOUT = "timeout", _("timeout")
+        CIRCUIT_OPEN = "circuit_open", _("circuit open")
+        RUNNING = "running", _("running")
+
+    class AlertStatus(models.TextChoices):
+        PENDING = "pending", _("pending")
+        ACKNOWLEDGED = "acknowledged", _("acknowledged")
+        IGNORED = "ignored", _("ignored")
+
+    id = models.BigAutoField(primary_key=True)
+    site_id = models.BigIntegerField(_("site"))
+    app_type = models.CharField(_("app type"), max_length=64)
+    trigger_type = models.CharField(_("trigger type"), max_length=32)
+    member_id = models.BigIntegerField(_("member id"), null=True, blank=True)
+    session_id = models.CharField(_("session id"), max_length=64, null=True, blank=True)
+    request_prompt = models.TextField(_("prompt"), null=True, blank=True)
+    response_text = models.TextField(_("response"), null=True, blank=True)
+    tokens_used = models.IntegerField(_("tokens"), null=True, blank=True)
+    latency_ms = models.IntegerField(_("latency (ms)"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=32, choices=Status.choices)
+    error_message = models.TextField(_("error"), null=True, blank=True)
+    alert_status = models.CharField(
+        _("alert status"), max_length=32, null=True, blank=True, choices=AlertStatus.choices
+    )
+    created_at = models.DateTimeField(_("created"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    objects = RunLogQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = ai_table("ai_run_logs")
+        verbose_name = _("run log")
+        verbose_name_plural = _("run logs")
+        permissions = [
+            ("view_prompt", "Can see prompts and responses"),
+            ("triage_alert", "Can acknowledge, ignore and reopen alerts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.app_type} {self.status}"
+
+    @property
+    def is_alert(self) -> bool:
+        return self.status in ALERT_STATUSES
+
+    @property
+    def effective_alert_status(self) -> str | None:
+        """'pending' for an unhandled alert (NULL counts as pending), else its state."""
+        if not self.is_alert:
+            return None
+        return self.alert_status or self.AlertStatus.PENDING
+
+
+class TriggerJob(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        SUCCESS = "success", _("success")
+        FAILED = "failed", _("failed")
+        SKIPPED_DUPLICATE = "skipped_duplicate", _("skipped (duplicate)")
+
+    id = models.BigAutoField(primary_key=True)
+    site_id = models.BigIntegerField(_("site"))
+    event_type = models.CharField(_("event type"), max_length=64)
+    member_id = models.BigIntegerField(_("member id"), null=True, blank=True)
+    connector_type = models.CharField(_("connector"), max_length=32, default="feiqiu")
+    payload = models.JSONField(_("payload"), null=True, blank=True)
+    app_chain = models.TextField(_("app chain"), null=True, blank=True)
+    is_forced = models.BooleanField(_("forced"), default=False)
+    status = models.CharField(
+        _("status"), max_length=32, choices=Status.choices, default=Status.PENDING
+    )
+    error_message = models.TextField(_("error"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = ai_table("ai_trigger_jobs")
+        verbose_name = _("trigger job")
+        verbose_name_plural = _("trigger jobs")
+        permissions = [
+            ("retry_job", "Can retry trigger jobs"),
+            ("run_batch", "Can launch batch runs"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.event_type} {self.status}"
+
+    @property
+    def app_steps(self) -> list[str]:
+        return [step.strip() for step in (self.app_chain or "").split(",") if step.strip()]
+
+
+class CacheEntry(models.Model):
+    class Status(models.TextChoices):
+        VALID = "valid", _("valid")
+        INVALIDATED = "invalidated", _("invalidated")
+
+    id = models.BigAutoField(primary_key=True)
+    site_id = models.BigIntegerField(_("site"))
+    cache_type = models.CharField(_("cache type"), max_length=64)
+    target_id = models.CharField(_("target id"), max_length=64)
+    result_json = models.JSONField(_("result"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=32, choices=Status.choices, default=Status.VALID
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    objects = SiteScopedQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = ai_table("ai_cache")
+        verbose_name = _("cache entry")
+        verbose_name_plural = _("cache entries")
+        permissions = [("invalidate_cache", "Can invalidate cached results")]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.cache_type} {self.target_id}"
+
+
+AI_MODELS = (RunLog, TriggerJob, CacheEntry)
+
+
+# --- The console's own models ------------------------------------------------
+
+
+class SiteAccess(models.Model):
+    """Which sites a (non-superuser) user may see: a list of ids, or all."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_access"
+    )
+    all_sites = models.BooleanField(_("all sites"), default=False)
+    site_ids = ArrayField(models.BigIntegerField(), blank=True, default=list)
+
+    class Meta:
+        verbose_name = _("site access")
+        verbose_name_plural = _("site access")
+
+    def __str__(self) -> str:
+        if self.all_sites:
+            return f"{self.user}: all sites"
+        return f"{self.user}: {', '.join(map(str, self.site_ids)) or 'no sites'}"
+
+
+class SiteNameQuerySet(models.QuerySet):
+    def labels(self, site_ids) -> dict[int, str]:
+        """``{site_id: label}`` for the given ids; unnamed sites read "Site N"."""
+        names = dict(self.filter(site_id__in=list(site_ids)).values_list("site_id", "name"))
+        return {site_id: names.get(site_id) or site_label(site_id) for site_id in site_ids}
+
+
+def site_label(site_id: int) -> str:
+    return _("Site %(id)s") % {"id": site_id}
+
+
+class SiteName(models.Model):
+    site_id = models.BigIntegerField(_("site id"), primary_key=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    objects = SiteNameQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["site_id"]
+        verbose_name = _("site name")
+        verbose_name_plural = _("site names")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.site_id})"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def record(
+        self,
+        *,
+        actor,
+        action: str,
+        target_table: str,
+        target_ids,
+        site_id: int | None = None,
+        details: dict | None = None,
+    ) -> AuditEvent:
+        """Write one audit event; call inside the write's own transaction."""
+        return self.create(
+            actor=actor if getattr(actor, "pk", None) else None,
+            actor_username=getattr(actor, "username", "") or "",
+            action=action,
+            target_table=target_table,
+            target_ids=sorted({int(i) for i in target_ids}),
+            site_id=site_id,
+            details=details or {},
+        )
+
+    def about(self, target_table: str, target_id: int) -> AuditEventQuerySet:
+        """Events that touched one row, newest first."""
+        return self.filter(target_table=target_table, target_ids__contains=[target_id]).order_by(
+            "-created_at", "-id"
+        )
+
+
+class AuditEvent(models.Model):
+    """One write the console made. Never edited or deleted through the console."""
+
+    class Action(models.TextChoices):
+        ACKNOWLEDGE = "acknowledge", _("acknowledged")
+        IGNORE = "ignore", _("ignored")
+        REOPEN = "reopen", _("reopened")
+        RETRY = "retry", _("retried")
+        INVALIDATE = "invalidate", _("invalidated")
+        BATCH = "batch", _("batch run")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Kept beside the FK so the trail survives the user's deletion.
+    actor_username = models.CharField(_("who"), max_length=150)
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    target_table = models.CharField(_("table"), max_length=64)
+    target_ids = ArrayField(models.BigIntegerField(), verbose_name=_("row ids"))
+    site_id = models.BigIntegerField(_("site"), null=True, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [GinIndex(fields=["target_ids"], name="audit_target_ids_gin")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_username} {self.action} {self.target_table} {self.target_ids}"

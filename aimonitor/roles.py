@@ -1,0 +1,46 @@
+"""The three roles (Django groups) and what each may do (SPEC.md §5)."""
+
+from __future__ import annotations
+
+VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
+ROLES = (VIEWER, OPERATOR, ADMIN)
+
+_OPERATOR_PERMS = [
+    "aimonitor.triage_alert",
+    "aimonitor.retry_job",
+    "aimonitor.invalidate_cache",
+]
+_ADMIN_PERMS = _OPERATOR_PERMS + [
+    "aimonitor.run_batch",
+    "aimonitor.view_prompt",
+    # The Django admin: raw records, site names and access, the audit trail.
+    "aimonitor.view_runlog",
+    "aimonitor.view_triggerjob",
+    "aimonitor.view_cacheentry",
+    "aimonitor.view_auditevent",
+    "aimonitor.view_sitename",
+    "aimonitor.add_sitename",
+    "aimonitor.change_sitename",
+    "aimonitor.view_siteaccess",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    VIEWER: [],
+    OPERATOR: _OPERATOR_PERMS,
+    ADMIN: _ADMIN_PERMS,
+}
+# Admins use the Django admin, which needs is_staff.
+STAFF_ROLES = {ADMIN}
+
+
+def sync_role_groups(group_model, permission_model) -> None:
+    """Create the role groups and give each exactly its permissions."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.append(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)

@@ -1,0 +1,149 @@
+"""AI Monitor settings, read from the environment (SPEC.md §1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from aimonitor.env import (
+    envbool,
+    envdecimal,
+    envidentifier,
+    envint,
+    envlist,
+    envstr,
+    envtimezone,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = envbool("DJANGO_DEBUG", False)
+SECRET_KEY = envstr("DJANGO_SECRET_KEY")
+if SECRET_KEY is None:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off.")
+    SECRET_KEY = "insecure-development-key-only-for-DJANGO_DEBUG"
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django.contrib.postgres",
+    "django_htmx",
+    "template_partials",
+    "csp",
+    "aimonitor",
+    "dashboard",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "aimonitor.middleware.DatabaseUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "aimonitor.urls"
+WSGI_APPLICATION = "aimonitor.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "aimonitor.context_processors.console",
+            ],
+        },
+    }
+]
+
+# --- Database --------------------------------------------------------------
+# DATABASE_URL set: that server. Unset: the embedded PostgreSQL under .data/.
+DATABASE_URL = envstr("DATABASE_URL")
+if DATABASE_URL is None:
+    from aimonitor.embedded_db import database_url
+
+    DATABASE_URL = database_url()
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Every statement is bounded, so one slow query cannot hold a worker (ms).
+STATEMENT_TIMEOUT_MS = envint("AIMONITOR_STATEMENT_TIMEOUT_MS", 10_000)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- AI Monitor ------------------------------------------------------------
+TIME_ZONE = envtimezone("AIMONITOR_TIME_ZONE", "Asia/Shanghai")
+AI_SCHEMA = envidentifier("AIMONITOR_AI_SCHEMA", "biz")
+DAILY_TOKEN_LIMIT = envint("AIMONITOR_DAILY_TOKEN_LIMIT", 100_000)
+MONTHLY_TOKEN_LIMIT = envint("AIMONITOR_MONTHLY_TOKEN_LIMIT", 2_000_000)
+AVG_TOKENS_PER_CALL = envint("AIMONITOR_AVG_TOKENS_PER_CALL", 2000)
+BATCH_TTL_SECONDS = envint("AIMONITOR_BATCH_TTL_SECONDS", 600, minimum=1)
+TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
+
+# --- Auth, sessions, i18n ----------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+LANGUAGE_CODE = "en"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- Security ----------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = envbool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}
+
+# Serve static files from the app folders too, so no collectstatic is needed to run.
+WHITENOISE_USE_FINDERS = True

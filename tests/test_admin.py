@@ -1,0 +1,76 @@
+"""The Django admin: raw AI records read-only, scoped to the user's sites."""
+
+import pytest
+
+from tests.conftest import client_for, make_cache, make_job, make_run
+
+CHANGELISTS = [
+    "/admin/aimonitor/runlog/",
+    "/admin/aimonitor/triggerjob/",
+    "/admin/aimonitor/cacheentry/",
+]
+
+
+@pytest.mark.parametrize("url", CHANGELISTS)
+def test_admin_role_sees_change_lists(client, alice, url):
+    assert client_for(client, alice).get(url).status_code == 200
+
+
+def test_change_list_is_scoped_to_the_admins_sites(client, alice):
+    visible = make_run(site_id=2, member_id=424242)
+    hidden = make_run(site_id=3, member_id=535353)
+    response = client_for(client, alice).get("/admin/aimonitor/runlog/")
+    assert f"/admin/aimonitor/runlog/{visible.id}/change/" in response.text
+    assert f"/admin/aimonitor/runlog/{hidden.id}/change/" not in response.text
+    # The object page of another site is not found (admin redirects with a message).
+    assert client.get(f"/admin/aimonitor/runlog/{hidden.id}/change/").status_code == 302
+
+
+def test_superuser_sees_every_site(client, root):
+    run = make_run(site_id=9)
+    response = client_for(client, root).get("/admin/aimonitor/runlog/")
+    assert f"/admin/aimonitor/runlog/{run.id}/change/" in response.text
+
+
+@pytest.mark.parametrize(
+    "factory,name", [(make_run, "runlog"), (make_job, "triggerjob"), (make_cache, "cacheentry")]
+)
+def test_records_are_read_only(client, alice, factory, name):
+    row = factory(site_id=1)
+    client_for(client, alice)
+    detail = client.get(f"/admin/aimonitor/{name}/{row.id}/change/")
+    assert detail.status_code == 200
+    assert 'name="_save"' not in detail.text
+    assert client.get(f"/admin/aimonitor/{name}/add/").status_code == 403
+    assert client.get(f"/admin/aimonitor/{name}/{row.id}/delete/").status_code == 403
+    assert (
+        client.post(f"/admin/aimonitor/{name}/{row.id}/change/", {"status": "x"}).status_code == 403
+    )
+
+
+def test_search_by_member_id_and_error_text(client, alice):
+    by_member = make_run(site_id=1, member_id=777001)
+    by_error = make_run(site_id=1, status="failed", error_message="upstream exploded")
+    client_for(client, alice)
+    response = client.get("/admin/aimonitor/runlog/", {"q": "777001"})
+    assert f"/{by_member.id}/change/" in response.text
+    assert f"/{by_error.id}/change/" not in response.text
+    response = client.get("/admin/aimonitor/runlog/", {"q": "exploded"})
+    assert f"/{by_error.id}/change/" in response.text
+
+
+def test_operator_and_viewer_have_no_admin(client, bob, charlie):
+    assert client_for(client, bob).get("/admin/aimonitor/runlog/").status_code == 302
+    assert client_for(client, charlie).get("/admin/").status_code == 302
+
+
+def test_audit_events_cannot_be_edited(client, root):
+    from aimonitor.models import AuditEvent
+
+    event = AuditEvent.objects.record(
+        actor=root, action="retry", target_table="ai_trigger_jobs", target_ids=[1], site_id=1
+    )
+    client_for(client, root)
+    assert client.get(f"/admin/aimonitor/auditevent/{event.id}/change/").status_code == 200
+    assert client.get(f"/admin/aimonitor/auditevent/{event.id}/delete/").status_code == 403
+    assert client.get("/admin/aimonitor/auditevent/add/").status_code == 403

@@ -15,8 +15,10 @@ def console(request) -> dict:
     # Capped: the nav needs "999+" at most, not an exact count of millions.
     cap = 1000
     pending = RunLog.objects.visible_to(user).pending_alerts().values("id")[:cap].count()
+    choices = site_choices(user)
     return {
-        "site_choices": site_choices(user),
+        "site_choices": choices,
+        "site_labels": dict(choices),
         "selected_site": request.GET.get("site", ""),
         "nav_pending_alerts": pending,
         "nav_pending_alerts_capped": pending >= cap,

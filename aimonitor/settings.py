@@ -91,6 +91,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+# Parallel test runs on one server each need their own test database.
+if envstr("AIMONITOR_TEST_DB_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": envstr("AIMONITOR_TEST_DB_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- AI Monitor ------------------------------------------------------------

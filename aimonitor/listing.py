@@ -57,9 +57,15 @@ class FilterForm(forms.Form):
     """Common list filters: ``site``, ``date_from``, ``date_to`` (local, inclusive), paging."""
 
     site = BigIntegerField(label=_("Site"))
-    date_from = forms.DateField(label=_("From"), required=False)
-    date_to = forms.DateField(label=_("To"), required=False)
-    page = forms.IntegerField(required=False, min_value=1, max_value=COUNT_CAP)
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    page = forms.IntegerField(
+        required=False, min_value=1, max_value=COUNT_CAP, widget=forms.HiddenInput
+    )
     page_size = forms.TypedChoiceField(
         label=_("Per page"),
         required=False,

@@ -331,3 +331,27 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_username} {self.action} {self.target_table} {self.target_ids}"
+
+
+class OnceToken(models.Model):
+    """A key that may be used once: the database guard against double submits.
+
+    A write that must not happen twice (a retry form sent twice, a batch confirmed
+    from two tabs or two server processes) claims its key in the same transaction
+    as the write; the unique constraint lets exactly one transaction through.
+    """
+
+    key = models.CharField(max_length=100, unique=True)
+    action = models.CharField(max_length=32)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("once token")
+        verbose_name_plural = _("once tokens")
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.key}"

@@ -3,7 +3,8 @@ and the console's own models (site access and names editable, audit read-only)."
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
@@ -17,6 +18,14 @@ from aimonitor.models import (
     SiteAccess,
     SiteName,
     TriggerJob,
+)
+from aimonitor.operations import cache as cache_ops
+from aimonitor.operations import jobs as job_ops
+from aimonitor.operations.alerts import (
+    BULK_LIMIT,
+    TooManyAlerts,
+    can_triage,
+    set_alert_status,
 )
 from aimonitor.sites import site_choices
 
@@ -139,12 +148,39 @@ class RunLogAdmin(AIRecordAdmin):
     list_filter = ("status", AppTypeListFilter, SiteListFilter, "alert_status")
     search_fields = ("member_id", "error_message")
     search_help_text = _("A number searches member ids; other text searches error messages.")
+    actions = ["acknowledge_alerts", "ignore_alerts"]
 
     def get_fields(self, request, obj=None):
         fields = [f.name for f in self.model._meta.fields]
         if not request.user.has_perm("aimonitor.view_prompt"):
             fields = [f for f in fields if f not in ("request_prompt", "response_text")]
         return fields
+
+    def has_triage_permission(self, request) -> bool:
+        return can_triage(request.user)
+
+    @admin.action(permissions=["triage"], description=_("Acknowledge the selected alerts"))
+    def acknowledge_alerts(self, request, queryset):
+        self._triage(request, queryset, "acknowledge")
+
+    @admin.action(permissions=["triage"], description=_("Ignore the selected alerts"))
+    def ignore_alerts(self, request, queryset):
+        self._triage(request, queryset, "ignore")
+
+    def _triage(self, request, queryset, action: str) -> None:
+        """The same operation (and audit) as the alerts page; non-alerts are skipped."""
+        try:
+            result = set_alert_status(request.user, queryset, action)
+        except TooManyAlerts:
+            self.message_user(
+                request,
+                _("Select at most %(limit)s alerts at a time. Nothing was changed.")
+                % {"limit": intcomma(BULK_LIMIT)},
+                messages.ERROR,
+            )
+            return
+        for line in result.summary():
+            self.message_user(request, line, messages.SUCCESS)
 
 
 @admin.register(TriggerJob)
@@ -162,6 +198,30 @@ class TriggerJobAdmin(AIRecordAdmin):
     list_filter = ("status", EventTypeListFilter, SiteListFilter, "is_forced")
     search_fields = ("member_id", "error_message")
     search_help_text = _("A number searches member ids; other text searches error messages.")
+    actions = ["retry_jobs"]
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm(job_ops.RETRY_PERMISSION)
+
+    @admin.action(permissions=["retry"], description=_("Retry the selected jobs"))
+    def retry_jobs(self, request, queryset):
+        """The same operation (and audit) as the jobs page: one forced copy per job."""
+        ids = list(queryset.values_list("pk", flat=True)[: job_ops.BULK_LIMIT + 1])
+        try:
+            retried = job_ops.retry_jobs(request.user, ids)
+        except job_ops.TooManyJobs:
+            self.message_user(
+                request,
+                _("Select at most %(limit)s jobs at a time. Nothing was retried.")
+                % {"limit": intcomma(job_ops.BULK_LIMIT)},
+                messages.ERROR,
+            )
+            return
+        self.message_user(
+            request,
+            _("Retried %(count)s jobs as new forced jobs.") % {"count": len(retried.new_ids)},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(CacheEntry)
@@ -178,10 +238,24 @@ class CacheEntryAdmin(AIRecordAdmin):
     list_filter = ("status", CacheTypeListFilter, SiteListFilter)
     search_fields = ("target_id",)
     search_help_text = _("Searches the target id (usually a member id).")
+    actions = ["invalidate_entries"]
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         return (queryset.filter(target_id=term), False) if term else (queryset, False)
+
+    def has_invalidate_permission(self, request) -> bool:
+        return request.user.has_perm(cache_ops.INVALIDATE_PERMISSION)
+
+    @admin.action(permissions=["invalidate"], description=_("Invalidate the selected entries"))
+    def invalidate_entries(self, request, queryset):
+        """The same operation (and audit) as the cache page; already invalid ones stay."""
+        done = cache_ops.invalidate_entries(request.user, queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            _("Invalidated %(count)s cache entries.") % {"count": intcomma(done.count)},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(SiteAccess)

@@ -16,8 +16,12 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
+from django.core.validators import RegexValidator
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
@@ -36,11 +40,27 @@ class HtmxTemplateMixin:
     template_name: str
     htmx_partial: str | None = None
 
+    def is_fragment(self) -> bool:
+        """True when HTMX asks for the partial (a history restore wants the whole page)."""
+        htmx = getattr(self.request, "htmx", False)
+        return bool(self.htmx_partial and htmx and not htmx.history_restore_request)
+
     def get_template_names(self) -> list[str]:
         """The page, or its partial when HTMX asks for a fragment."""
-        if self.htmx_partial and getattr(self.request, "htmx", False):
+        if self.is_fragment():
             return [f"{self.template_name}#{self.htmx_partial}"]
         return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["is_fragment"] = self.is_fragment()  # e.g. for hx-swap-oob extras
+        return context
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        # One URL answers a page or a fragment: caches must keep them apart.
+        patch_vary_headers(response, ["HX-Request"])
+        return response
 
 
 class BigIntegerField(forms.IntegerField):
@@ -51,6 +71,41 @@ class BigIntegerField(forms.IntegerField):
         kwargs.setdefault("max_value", MAX_ID)
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
+
+
+class SuggestionsInput(forms.TextInput):
+    """A text input with a <datalist> of known values; any other value may still be typed."""
+
+    def __init__(self, suggestions=(), attrs=None):
+        super().__init__(attrs)
+        self.suggestions = list(suggestions)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        if not self.suggestions:
+            return super().render(name, value, attrs, renderer)
+        list_id = f"{(attrs or {}).get('id') or name}-suggestions"
+        html = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">', ((v,) for v in self.suggestions))
+        return format_html('{}<datalist id="{}">{}</datalist>', html, list_id, options)
+
+
+class CodeField(forms.CharField):
+    """A short machine value of an open set (app type, status, event type, ...).
+
+    Free text, so values the console has never heard of still filter, but only
+    letters, digits and ``_ . : -`` up to ``max_length``: anything else is a 400.
+    """
+
+    default_validators = [
+        RegexValidator(
+            r"^[A-Za-z0-9_.:-]+\Z", _("Use only letters, digits and “_”, “-”, “.”, “:”.")
+        )
+    ]
+
+    def __init__(self, *, max_length: int = 32, suggestions=(), **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", SuggestionsInput(suggestions))
+        super().__init__(max_length=max_length, **kwargs)
 
 
 class FilterForm(forms.Form):
@@ -126,7 +181,8 @@ class CappedPage:
 
     def __init__(self, queryset, number: int, size: int):
         self.size = size
-        self.count = queryset.values("pk")[: COUNT_CAP + 1].count()
+        # Unordered: any index may serve a bounded count; only the page needs the order.
+        self.count = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
         self.count_capped = self.count > COUNT_CAP
         total = min(self.count, COUNT_CAP)
         self.num_pages = max(1, -(-total // size))
@@ -166,6 +222,20 @@ class _Echo:
         return value
 
 
+# A cell starting with one of these is a formula to a spreadsheet: error texts
+# written by the AI service must not run when an operator opens the export.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """One exported value: local ISO times, and text defused against formula injection."""
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
     """Stream ``rows`` (an iterator of tuples) as a CSV download."""
     writer = csv.writer(_Echo())
@@ -173,12 +243,7 @@ def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
     def lines():
         yield writer.writerow(header)
         for row in rows:
-            yield writer.writerow(
-                [
-                    timezone.localtime(v).isoformat() if isinstance(v, dt.datetime) else v
-                    for v in row
-                ]
-            )
+            yield writer.writerow([csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -226,13 +291,20 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
 
     def render_csv(self, queryset) -> StreamingHttpResponse:
         """The filtered rows as CSV, streamed from a server-side cursor."""
-        rows = queryset.values_list(*self.csv_fields).iterator(chunk_size=2000)
-        return stream_csv(self.csv_filename, self.csv_fields, rows)
+
+        def rows():
+            # Inside a transaction: outside one, Django declares the cursor WITH HOLD,
+            # and PostgreSQL then computes the whole result before the first row.
+            with transaction.atomic():
+                yield from queryset.values_list(*self.csv_fields).iterator(chunk_size=2000)
+
+        return stream_csv(self.csv_filename, self.csv_fields, rows())
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = kwargs["form"]
         params = form.active_params()
+        context["filter_params"] = params  # for hidden inputs of bulk-action forms
         context["query_string"] = urlencode(params)
         context["csv_query_string"] = urlencode({**params, "format": "csv"})
         return context

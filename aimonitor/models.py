@@ -297,6 +297,22 @@ class AuditEventQuerySet(models.QuerySet):
             "-created_at", "-id"
         )
 
+    def latest_for(self, target_table: str, target_ids) -> dict[int, AuditEvent]:
+        """``{row id: its newest event}`` for a page of rows, in one query."""
+        ids = {int(i) for i in target_ids}
+        if not ids:
+            return {}
+        events = self.filter(target_table=target_table, target_ids__overlap=list(ids)).order_by(
+            "-created_at", "-id"
+        )
+        latest: dict[int, AuditEvent] = {}
+        for event in events:
+            for target_id in ids.intersection(event.target_ids):
+                latest.setdefault(target_id, event)
+            if len(latest) == len(ids):
+                break
+        return latest
+
 
 class AuditEvent(models.Model):
     """One write the console made. Never edited or deleted through the console."""

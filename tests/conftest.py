@@ -13,12 +13,13 @@ import itertools
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from aimonitor.models import CacheEntry, RunLog, SiteAccess, TriggerJob
+from aimonitor.roles import sync_role_groups
 
 PASSWORD = "correct horse battery staple"
 
@@ -31,13 +32,26 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def _empty_ai_tables_after_transactional_tests(request):
-    """Django's flush skips unmanaged tables, so transactional tests empty them here."""
+def _transactional_test_hygiene(request):
+    """Transactional tests (real commits, threads, live server) need two repairs.
+
+    Django flushes the console's tables after each such test, which also empties the
+    role groups the 0002 migration created: put them back before the test runs. And
+    the flush skips unmanaged tables, so the AI tables are emptied here afterwards.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    sync_role_groups(Group, Permission)
     yield
-    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
-        with connection.cursor() as cursor:
-            tables = ", ".join(f'"{m._meta.db_table}"' for m in (RunLog, TriggerJob, CacheEntry))
-            cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+    with connection.cursor() as cursor:
+        tables = ", ".join(f'"{m._meta.db_table}"' for m in (RunLog, TriggerJob, CacheEntry))
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY")
 
 
 def make_user(username: str, role: str | None, sites=(), all_sites=False, **extra):

@@ -1,0 +1,109 @@
+"""Invalidating cached AI results (SPEC.md §4): ``status = 'invalidated'``.
+
+The cache page (site, optional cache type and member id) and the Django admin
+action (selected entries) both go through ``_invalidate``: one UPDATE that
+changes exactly the matching entries not yet invalidated and returns their ids,
+and one ``AuditEvent`` per site listing those ids, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import EmptyResultSet, PermissionDenied
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from aimonitor.access import require_site
+from aimonitor.models import AuditEvent, CacheEntry
+
+AUDIT_TABLE = "ai_cache"
+INVALIDATE_PERMISSION = "aimonitor.invalidate_cache"
+PREVIEW_SAMPLE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Invalidated:
+    """How many entries the UPDATE changed, and which."""
+
+    count: int
+    ids: list[int] = field(default_factory=list)
+
+
+def check_can_invalidate(user) -> None:
+    if not user.has_perm(INVALIDATE_PERMISSION):
+        raise PermissionDenied(_("You may not invalidate cached results."))
+
+
+def matching_entries(user, site_id: int, cache_type: str | None = None, member_id=None):
+    """The user's entries of ``site_id`` (and cache type / member) not yet invalidated."""
+    require_site(user, site_id)
+    entries = CacheEntry.objects.visible_to(user).for_site(site_id)
+    if cache_type:
+        entries = entries.filter(cache_type=cache_type)
+    if member_id is not None:
+        # target_id is text: the member id as the AI service writes it.
+        entries = entries.filter(target_id=str(member_id))
+    return entries.exclude(status=CacheEntry.Status.INVALIDATED)
+
+
+def preview_invalidation(
+    user, site_id: int, cache_type: str | None = None, member_id=None
+) -> tuple[int, list[CacheEntry]]:
+    """How many entries an invalidation would change now, and up to ten of them."""
+    check_can_invalidate(user)
+    entries = matching_entries(user, site_id, cache_type, member_id)
+    sample = list(entries.defer("result_json").newest_first()[:PREVIEW_SAMPLE_SIZE])
+    return entries.count(), sample
+
+
+def invalidate_cache(
+    user, site_id: int, cache_type: str | None = None, member_id=None
+) -> Invalidated:
+    """Invalidate the site's matching entries; the count is what the UPDATE changed."""
+    check_can_invalidate(user)
+    entries = matching_entries(user, site_id, cache_type, member_id)
+    criteria = {"site_id": site_id, "cache_type": cache_type or None, "member_id": member_id}
+    return _invalidate(user, entries, criteria)
+
+
+def invalidate_entries(user, entry_ids: Iterable[int]) -> Invalidated:
+    """Invalidate chosen entries (the admin action), within the user's sites."""
+    check_can_invalidate(user)
+    entries = CacheEntry.objects.visible_to(user).filter(pk__in=[int(i) for i in entry_ids])
+    return _invalidate(user, entries, {"selected": True})
+
+
+def _invalidate(user, entries, criteria: dict) -> Invalidated:
+    """UPDATE the entries not yet invalidated, RETURNING ids; audit per site."""
+    try:
+        subquery, params = entries.values("pk").query.sql_with_params()
+    except EmptyResultSet:  # no sites, or no ids: nothing can match
+        return Invalidated(0)
+    table = CacheEntry._meta.db_table
+    invalidated = CacheEntry.Status.INVALIDATED
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Re-checked per row under its lock: a concurrent invalidation of the same
+        # entry makes this one skip it, so the count is what really changed.
+        cursor.execute(
+            f'UPDATE "{table}" SET status = %s '
+            f"WHERE id IN ({subquery}) AND status <> %s "
+            f"RETURNING id, site_id",
+            [invalidated, *params, invalidated],
+        )
+        changed = cursor.fetchall()
+        count = cursor.rowcount
+        by_site: dict[int, list[int]] = {}
+        for entry_id, site_id in changed:
+            by_site.setdefault(site_id, []).append(entry_id)
+        for site_id, ids in sorted(by_site.items()):
+            AuditEvent.objects.record(
+                actor=user,
+                action=AuditEvent.Action.INVALIDATE,
+                target_table=AUDIT_TABLE,
+                target_ids=ids,
+                site_id=site_id,
+                details={**criteria, "count": len(ids)},
+            )
+    return Invalidated(count, sorted(entry_id for entry_id, _site in changed))

@@ -1,0 +1,80 @@
+"""The alerts page's filters and its bulk-action form."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from aimonitor.listing import MAX_ID, CodeField, FilterForm
+from aimonitor.models import RunLog
+
+PENDING, ALL = RunLog.AlertStatus.PENDING, "all"
+
+
+class AlertFilterForm(FilterForm):
+    """Alerts by triage state (pending unless asked otherwise), app, site and days."""
+
+    alert_status = forms.ChoiceField(
+        label=_("Alert status"),
+        required=False,
+        # Pending first: an empty select shows it, matching the default filter.
+        choices=[*RunLog.AlertStatus.choices, (ALL, _("all"))],
+    )
+    app_type = CodeField(label=_("App type"), max_length=64)
+
+    field_order = ["alert_status", "app_type", "site", "date_from", "date_to", "page_size"]
+    exact_filters = {"app_type": "app_type"}
+
+    def filter(self, queryset):
+        """The alerts in the chosen triage state, narrowed by the common filters."""
+        state = self.cleaned_data.get("alert_status") or PENDING
+        return super().filter(queryset.with_alert_status(state))
+
+
+class RowIdsField(forms.Field):
+    """Row ids, from repeated fields (checkboxes) or one comma-separated hidden value.
+
+    The confirmation page carries up to a thousand ids in one input, which keeps the
+    form under Django's DATA_UPLOAD_MAX_NUMBER_FIELDS.
+    """
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("Row ids must be whole numbers.")}
+
+    def to_python(self, value) -> list[int]:
+        ids = set()
+        for chunk in value or []:
+            for token in re.split(r"[\s,]+", str(chunk).strip()):
+                if not token:
+                    continue
+                if not token.isdigit() or not 1 <= int(token) <= MAX_ID:
+                    raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+                ids.add(int(token))
+        return sorted(ids)
+
+
+class BulkActionForm(forms.Form):
+    """Step one (no ``confirm``) asks; step two (``confirm=yes``) acts."""
+
+    SELECTED, FILTER = "selected", "filter"
+
+    action = forms.ChoiceField(choices=[("acknowledge", _("Acknowledge")), ("ignore", _("Ignore"))])
+    scope = forms.ChoiceField(
+        required=False,
+        choices=[
+            (SELECTED, _("The selected alerts")),
+            (FILTER, _("Every alert matching the filter")),
+        ],
+    )
+    ids = RowIdsField(required=False)
+    confirm = forms.ChoiceField(required=False, choices=[("yes", _("yes"))])
+
+    @property
+    def confirmed(self) -> bool:
+        return self.cleaned_data.get("confirm") == "yes"
+
+    @property
+    def whole_filter(self) -> bool:
+        return self.cleaned_data.get("scope") == self.FILTER

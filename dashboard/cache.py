@@ -1,0 +1,109 @@
+"""Cached AI results: the list, and invalidation in two steps (SPEC.md §4, §7)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.validators import RegexValidator
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
+from aimonitor.models import CacheEntry
+from aimonitor.operations.cache import (
+    INVALIDATE_PERMISSION,
+    check_can_invalidate,
+    invalidate_cache,
+    preview_invalidation,
+)
+from aimonitor.sites import site_choices
+
+
+class CacheFilterForm(FilterForm):
+    cache_type = CodeField(label=gettext_lazy("Cache type"), max_length=64)
+    target_id = forms.CharField(
+        label=gettext_lazy("Target id"),
+        required=False,
+        max_length=64,
+        validators=[RegexValidator(r"^\S+\Z", gettext_lazy("A target id has no spaces."))],
+    )
+    status = CodeField(label=gettext_lazy("Status"), suggestions=CacheEntry.Status.values)
+
+    field_order = ["cache_type", "target_id", "status", "site"]
+    exact_filters = {"cache_type": "cache_type", "target_id": "target_id", "status": "status"}
+
+
+class InvalidateForm(forms.Form):
+    """Which cached results to invalidate: a site, optionally one type and one member."""
+
+    site = BigIntegerField(label=gettext_lazy("Site"), required=True, widget=forms.Select)
+    cache_type = CodeField(label=gettext_lazy("Cache type"), max_length=64)
+    member_id = BigIntegerField(label=gettext_lazy("Member id"))
+    confirm = forms.ChoiceField(required=False, choices=[("", ""), ("yes", "yes")])
+
+    def __init__(self, *args, user=None, **kwargs):
+        # Its own element ids: the filter form on the same page has fields of the same names.
+        kwargs.setdefault("auto_id", "invalidate_%s")
+        super().__init__(*args, **kwargs)
+        choices = [("", _("Choose a site"))] + site_choices(user)
+        self.fields["site"].widget.choices = choices
+
+
+class CacheListView(FilteredListView):
+    model = CacheEntry
+    filter_form_class = CacheFilterForm
+    template_name = "dashboard/cache.html"
+    csv_filename = "cache.csv"
+    csv_fields = ["id", "created_at", "expires_at", "site_id", "cache_type", "target_id", "status"]
+    invalidate_form = None  # set by post() when the invalidation form is invalid
+
+    def get_base_queryset(self):
+        """The user's cache entries, newest first, without the cached results."""
+        return super().get_base_queryset().defer("result_json")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        can_invalidate = self.request.user.has_perm(INVALIDATE_PERMISSION)
+        context["can_invalidate"] = can_invalidate
+        if can_invalidate:
+            form = kwargs["form"]
+            site = form.cleaned_data.get("site") if form.is_valid() else None
+            context["invalidate_form"] = self.invalidate_form or InvalidateForm(
+                initial={"site": site}, user=self.request.user
+            )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        """Invalidate: first POST previews the count, ``confirm=yes`` invalidates."""
+        check_can_invalidate(request.user)
+        form = InvalidateForm(request.POST, user=request.user)
+        if not form.is_valid():
+            # The list page again, with the invalidation form's errors.
+            self.invalidate_form = form
+            response = self.get(request, *args, **kwargs)
+            response.status_code = 400
+            return response
+        site = form.cleaned_data["site"]
+        cache_type = form.cleaned_data["cache_type"] or None
+        member_id = form.cleaned_data["member_id"]
+        if form.cleaned_data["confirm"] != "yes":
+            count, sample = preview_invalidation(request.user, site, cache_type, member_id)
+            context = {"form": form, "count": count, "sample": sample}
+            return TemplateResponse(request, "dashboard/cache_confirm.html", context)
+        done = invalidate_cache(request.user, site, cache_type, member_id)
+        messages.success(
+            request,
+            ngettext(
+                "Invalidated %(count)s cache entry.",
+                "Invalidated %(count)s cache entries.",
+                done.count,
+            )
+            % {"count": done.count},
+        )
+        params = {"site": site, "cache_type": cache_type, "target_id": member_id}
+        query = urlencode({name: value for name, value in params.items() if value is not None})
+        return redirect(f"/cache/?{query}")

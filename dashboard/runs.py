@@ -1,0 +1,112 @@
+"""Run logs: every model call, filterable, exportable, and one call in full (SPEC.md §4)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models.functions import Length
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import DetailView
+
+from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
+from aimonitor.models import AuditEvent, RunLog
+
+PROMPT_PERMISSION = "aimonitor.view_prompt"
+SENSITIVE_FIELDS = ("request_prompt", "response_text")
+RUN_AUDIT_TABLE = "ai_run_logs"
+TRIGGER_TYPES = ("event", "schedule", "manual", "chat", "batch")
+
+
+class RunFilterForm(FilterForm):
+    app_type = CodeField(label=_("App type"), max_length=64)
+    status = CodeField(label=_("Status"), suggestions=RunLog.Status.values)
+    trigger_type = CodeField(label=_("Trigger"), suggestions=TRIGGER_TYPES)
+    member_id = BigIntegerField(label=_("Member id"))
+
+    field_order = ["app_type", "status", "trigger_type", "member_id", "site"]
+    exact_filters = {
+        "app_type": "app_type",
+        "status": "status",
+        "trigger_type": "trigger_type",
+        "member_id": "member_id",
+    }
+
+
+class RunListView(FilteredListView):
+    model = RunLog
+    filter_form_class = RunFilterForm
+    template_name = "dashboard/runs.html"
+    csv_filename = "runs.csv"
+    csv_fields = [
+        "id",
+        "created_at",
+        "finished_at",
+        "site_id",
+        "app_type",
+        "trigger_type",
+        "member_id",
+        "session_id",
+        "status",
+        "alert_status",
+        "tokens_used",
+        "latency_ms",
+        "error_message",
+    ]
+
+    def get_base_queryset(self):
+        """The user's calls, newest first, without the (large, sensitive) texts."""
+        return super().get_base_queryset().defer(*SENSITIVE_FIELDS)
+
+
+def milliseconds(start, end) -> int | None:
+    """``end - start`` in whole milliseconds, or None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() * 1000)
+
+
+class RunDetailView(LoginRequiredMixin, DetailView):
+    template_name = "dashboard/run_detail.html"
+    context_object_name = "run"
+
+    def can_view_prompt(self) -> bool:
+        return self.request.user.has_perm(PROMPT_PERMISSION)
+
+    def get_queryset(self):
+        """The user's calls; the texts' lengths always, the texts only with view_prompt."""
+        queryset = RunLog.objects.visible_to(self.request.user).annotate(
+            prompt_length=Length("request_prompt"), response_length=Length("response_text")
+        )
+        return queryset if self.can_view_prompt() else queryset.defer(*SENSITIVE_FIELDS)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        run = self.object
+        context.update(
+            can_view_prompt=self.can_view_prompt(),
+            duration_ms=milliseconds(run.created_at, run.finished_at),
+            member_runs_url=self.member_runs_url(run),
+            alert_url=self.alert_url(run) if run.is_alert else None,
+            history=AuditEvent.objects.about(RUN_AUDIT_TABLE, run.pk)[:50],
+        )
+        return context
+
+    def member_runs_url(self, run: RunLog) -> str | None:
+        """The member's other calls at the same site."""
+        if run.member_id is None:
+            return None
+        return "/runs/?" + urlencode({"member_id": run.member_id, "site": run.site_id})
+
+    def alert_url(self, run: RunLog) -> str:
+        """The alerts list narrowed to this call's app, site and local day."""
+        day = timezone.localdate(run.created_at).isoformat()
+        params = {
+            "alert_status": "all",
+            "app_type": run.app_type,
+            "site": run.site_id,
+            "date_from": day,
+            "date_to": day,
+        }
+        return "/alerts/?" + urlencode(params)

@@ -1,0 +1,77 @@
+"""Number formats and server-drawn SVG charts for the dashboard's panels."""
+
+from __future__ import annotations
+
+from django import template
+from django.template.defaultfilters import floatformat
+
+register = template.Library()
+
+# The trend chart's drawing box (SVG user units; it scales to its container).
+WIDTH, HEIGHT = 800, 220
+LEFT, RIGHT, TOP, BOTTOM = 48, 48, 12, 28
+
+
+@register.filter
+def as_percent(fraction) -> float:
+    """0.8333 → 83.33 (then ``floatformat`` and a "%" in the template)."""
+    return round(float(fraction or 0) * 100, 2)
+
+
+@register.filter
+def signed(number) -> str:
+    """A change with its sign and thousands separators: "+1,234", "−5.5", "0"."""
+    number = float(number or 0)
+    text = floatformat(abs(number), "-2g")
+    if number > 0:
+        return f"+{text}"
+    if number < 0:
+        return f"\u2212{text}"
+    return text
+
+
+@register.inclusion_tag("dashboard/charts.html#trend_chart")
+def trend_chart(trend: list[dict]) -> dict:
+    """Bars of calls per day and a line of the success rate, as inline SVG geometry."""
+    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    peak = max((day["calls"] for day in trend), default=0) or 1
+    slot = plot_width / max(len(trend), 1)
+    days = []
+    for index, day in enumerate(trend):
+        bar_height = day["calls"] / peak * plot_height
+        centre = LEFT + slot * (index + 0.5)
+        days.append(
+            {
+                **day,
+                "label": day["date"][5:],  # MM-DD
+                "x": round(centre - slot * 0.3, 1),
+                "width": round(slot * 0.6, 1),
+                "y": round(TOP + plot_height - bar_height, 1),
+                "height": round(bar_height, 1),
+                "centre": round(centre, 1),
+                "rate_y": round(TOP + (1 - day["success_rate"]) * plot_height, 1),
+            }
+        )
+    # The success rate of a day without calls means nothing: the line skips it.
+    line = " ".join(f"{day['centre']},{day['rate_y']}" for day in days if day["calls"])
+    return {
+        "days": days,
+        "line": line,
+        "peak": peak if any(day["calls"] for day in trend) else 0,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right_edge": WIDTH - RIGHT,
+        "top": TOP,
+        "baseline": TOP + plot_height,
+        "label_y": HEIGHT - 8,
+        "top_label_y": TOP + 10,
+        "left_label_x": LEFT - 6,
+        "right_label_x": WIDTH - RIGHT + 6,
+    }
+
+
+@register.inclusion_tag("dashboard/charts.html#share_bar")
+def share_bar(fraction) -> dict:
+    """A horizontal bar filled to ``fraction`` (0–1; more is drawn full)."""
+    return {"filled": round(min(max(float(fraction or 0), 0.0), 1.0) * 100, 2)}

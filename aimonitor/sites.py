@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from django.db import connection
-
 from aimonitor.access import ALL_SITES, visible_site_ids
 from aimonitor.models import RunLog, SiteAccess, SiteName
+from aimonitor.skipscan import distinct_values
 
 
 def known_site_ids() -> list[int]:
-    """Every site id that appears anywhere: in calls, in site names or in access grants.
-
-    The distinct site ids of ai_run_logs come from a loose index scan (one index
-    probe per site) rather than a DISTINCT over millions of rows.
-    """
-    table = RunLog._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH RECURSIVE sites AS (
-                (SELECT site_id FROM "{table}" ORDER BY site_id LIMIT 1)
-                UNION ALL
-                SELECT (SELECT site_id FROM "{table}" WHERE site_id > sites.site_id
-                        ORDER BY site_id LIMIT 1)
-                FROM sites WHERE sites.site_id IS NOT NULL
-            )
-            SELECT site_id FROM sites WHERE site_id IS NOT NULL
-            """
-        )
-        ids = {row[0] for row in cursor.fetchall()}
+    """Every site id that appears anywhere: in calls, in site names or in access grants."""
+    ids = set(distinct_values(RunLog, "site_id"))
     ids.update(SiteName.objects.values_list("site_id", flat=True))
     for granted in SiteAccess.objects.values_list("site_ids", flat=True):
         ids.update(granted)

@@ -17,7 +17,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +40,7 @@ from aimonitor.operations.batch import (
     recent_batches,
 )
 from aimonitor.sites import site_choices
+from aimonitor.skipscan import distinct_values
 
 APP_TYPE_DAYS = 30
 MEMBERS_SHOWN = 50
@@ -57,32 +57,13 @@ REFUSAL_STATUS = {
 }
 
 
-def known_app_types() -> list[str]:
-    """Every app type ever called, by a loose index scan (one index probe per type)."""
-    table = RunLog._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH RECURSIVE apps AS (
-                (SELECT app_type FROM "{table}" ORDER BY app_type LIMIT 1)
-                UNION ALL
-                SELECT (SELECT app_type FROM "{table}" WHERE app_type > apps.app_type
-                        ORDER BY app_type LIMIT 1)
-                FROM apps WHERE apps.app_type IS NOT NULL
-            )
-            SELECT app_type FROM apps WHERE app_type IS NOT NULL
-            """
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
 def offered_app_types(user, days: int = APP_TYPE_DAYS) -> list[str]:
     """The app types called in the user's sites in the last ``days`` days, alphabetical.
 
-    Two queries, neither reading the month's rows: the loose scan above, then one
+    Two queries, neither reading the month's rows: a loose index scan of app types, then one
     UNION of ``LIMIT 1`` probes, one per app type, on the scoped queryset.
     """
-    candidates = known_app_types()
+    candidates = distinct_values(RunLog, "app_type")
     if not candidates:
         return []
     recent = RunLog.objects.visible_to(user).filter(

@@ -31,6 +31,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+bench: $(STAMP)  ## Seed a throwaway database and time the pages against the reference SQL
+	$(PY) -m bench.run $(ARGS)
+
+load: $(STAMP)  ## gunicorn on a 1,000,000-run database, 50 logged-in clients for 60 s
+	$(PY) -m load.run $(ARGS)
+
 db-stop: $(STAMP)  ## Stop the embedded PostgreSQL
 	$(PY) -c "from aimonitor.embedded_db import stop; stop()"
 

@@ -8,6 +8,7 @@ Views use ``require_site`` to turn a ``site`` parameter into a checked id.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 ALL_SITES = None  # visible_site_ids() returns this for "every site"
 
@@ -46,5 +47,5 @@ def can_see_site(user, site_id: int) -> bool:
 def require_site(user, site_id: int) -> int:
     """Return ``site_id`` if ``user`` may see it; otherwise 403."""
     if not can_see_site(user, site_id):
-        raise PermissionDenied(f"You do not have access to site {site_id}.")
+        raise PermissionDenied(_("You do not have access to site %(site)s.") % {"site": site_id})
     return site_id

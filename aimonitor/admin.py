@@ -3,14 +3,17 @@ and the console's own models (site access and names editable, audit read-only)."
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
-from django.db import connection
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from aimonitor.listing import COUNT_CAP
+from aimonitor.listing import COUNT_CAP, MAX_ID
 from aimonitor.models import (
     AuditEvent,
     CacheEntry,
@@ -47,25 +50,22 @@ class SiteListFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value and value.isdigit():
+        # ASCII digits only: "²".isdigit() is True, but int() refuses it.
+        if value and value.isascii() and value.isdigit() and int(value) <= MAX_ID:
             return queryset.filter(site_id=int(value))
         return queryset
 
 
-def distinct_recent_values(model, column: str, days: int = 30) -> list[str]:
-    """Distinct values of a short text column in the last ``days`` days.
+def distinct_recent_values(queryset, column: str, days: int = 30) -> list[str]:
+    """Distinct values of a short text column among ``queryset``'s last ``days`` days.
 
     Bounded by created_at, so it stays cheap on large tables (admin filters must
-    not run SELECT DISTINCT over every row ever written).
+    not run SELECT DISTINCT over every row ever written); ``queryset`` is the user's
+    scoped rows, so no other site's values are offered.
     """
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT DISTINCT "{column}" FROM "{table}" '
-            f"WHERE created_at >= now() - make_interval(days => %s) ORDER BY 1 LIMIT 200",
-            [days],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    since = timezone.now() - dt.timedelta(days=days)
+    values = queryset.filter(created_at__gte=since).order_by(column).values_list(column, flat=True)
+    return list(values.distinct()[:200])
 
 
 class RecentValuesListFilter(admin.SimpleListFilter):
@@ -74,7 +74,10 @@ class RecentValuesListFilter(admin.SimpleListFilter):
     column = ""
 
     def lookups(self, request, model_admin):
-        return [(value, value) for value in distinct_recent_values(model_admin.model, self.column)]
+        return [
+            (value, value)
+            for value in distinct_recent_values(model_admin.get_queryset(request), self.column)
+        ]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -121,12 +124,22 @@ class AIRecordAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def response_action(self, request, queryset):
+        """Selected values that are not row ids select nothing (Django would answer 500)."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(
+            value.isascii() and value.isdigit() and int(value) <= MAX_ID for value in selected
+        ):
+            self.message_user(request, _("No valid rows were selected."), messages.WARNING)
+            return None
+        return super().response_action(request, queryset)
+
     def get_search_results(self, request, queryset, search_term):
         """Digits search member ids exactly (index-friendly); other text searches errors."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.isdigit() and len(term) < 19:
+        if term.isascii() and term.isdigit() and len(term) < 19:
             return queryset.filter(member_id=int(term)), False
         return queryset.filter(error_message__icontains=term), False
 

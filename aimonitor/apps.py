@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AIMonitorConfig(AppConfig):
     name = "aimonitor"
-    verbose_name = "AI Monitor"
+    verbose_name = _("AI Monitor")
     default_auto_field = "django.db.models.BigAutoField"

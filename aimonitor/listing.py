@@ -151,7 +151,7 @@ class FilterForm(forms.Form):
         """A ``site`` outside the user's sites is a 403 (SPEC.md §5)."""
         site = self.cleaned_data.get("site")
         if site is not None and not can_see_site(self.user, site):
-            raise PermissionDenied(f"You do not have access to site {site}.")
+            raise PermissionDenied(_("You do not have access to site %(site)s.") % {"site": site})
 
     def filter(self, queryset):
         """Narrow an already scoped queryset by the cleaned filters."""

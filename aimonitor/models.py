@@ -239,8 +239,9 @@ class SiteAccess(models.Model):
 
     def __str__(self) -> str:
         if self.all_sites:
-            return f"{self.user}: all sites"
-        return f"{self.user}: {', '.join(map(str, self.site_ids)) or 'no sites'}"
+            return _("%(user)s: all sites") % {"user": self.user}
+        sites = ", ".join(map(str, self.site_ids)) or _("no sites")
+        return _("%(user)s: %(sites)s") % {"user": self.user, "sites": sites}
 
 
 class SiteNameQuerySet(models.QuerySet):
@@ -371,3 +372,92 @@ class OnceToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.key}"
+
+
+# --- Rollups of ai_run_logs (console-owned; see aimonitor/rollup.py) ---------
+
+
+class RunRollup(models.Model):
+    """Calls of one local hour, site and app type, summed: what the dashboard's figures
+    read for closed hours instead of the raw rows. Kept by ``aimonitor.rollup``."""
+
+    hour = models.DateTimeField()  # the start of a local hour in AIMONITOR_TIME_ZONE
+    site_id = models.BigIntegerField()
+    app_type = models.CharField(max_length=64)
+    calls = models.BigIntegerField(default=0)
+    successes = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    success_tokens = models.BigIntegerField(default=0)
+    latency_sum = models.BigIntegerField(default=0)
+    latency_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "site_id", "app_type"], name="run_rollup_hour_site_app"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} {self.app_type}: {self.calls}"
+
+
+class RunLatencyRollup(models.Model):
+    """How many calls of one local hour and site had a latency in one bucket (buckets
+    2 % wide), with the bucket's smallest and largest value: the p95 of closed hours."""
+
+    hour = models.DateTimeField()
+    site_id = models.BigIntegerField()
+    bucket = models.IntegerField()
+    calls = models.BigIntegerField(default=0)
+    min_ms = models.IntegerField()
+    max_ms = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "site_id", "bucket"], name="run_latency_hour_site_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} bucket {self.bucket}"
+
+
+class RollupState(models.Model):
+    """The one row saying what the rollups hold: every call created before
+    ``covered_until`` whose id is at most ``max_id``. ``seen_id``/``seen_at`` is the
+    newest id observed at the last refresh, adopted as ``max_id`` a minute later so
+    that a slow transaction's row with a smaller id is not skipped."""
+
+    covered_until = models.DateTimeField(null=True)
+    max_id = models.BigIntegerField(default=0)
+    seen_id = models.BigIntegerField(default=0)
+    seen_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"rollups until {self.covered_until}, ids <= {self.max_id}"
+
+
+# --- Failed sign-ins (see aimonitor/throttle.py) -------------------------------
+
+
+class LoginFailure(models.Model):
+    """One failed sign-in through the login form: what the login throttle counts.
+
+    Kept in the database, not in process memory, so every server process sees the
+    same count. Rows older than the throttle's window are pruned as new ones arrive.
+    """
+
+    username = models.CharField(max_length=150)  # as typed, case-folded
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "created_at"], name="login_failure_user_idx"),
+            models.Index(fields=["client_ip", "created_at"], name="login_failure_ip_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.client_ip} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -48,6 +48,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the set_language cookie, else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -55,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "aimonitor.middleware.RejectNulCharactersMiddleware",
     "aimonitor.middleware.DatabaseUnavailableMiddleware",
 ]
 
@@ -112,9 +115,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+# The login form refuses a username or a client address after this many failures
+# within the window (aimonitor/throttle.py).
+LOGIN_FAILURE_LIMIT = envint("AIMONITOR_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = envint("AIMONITOR_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+# Behind a reverse proxy every request comes from the proxy's address: name the header
+# it sets (e.g. X-Forwarded-For) so the throttle counts the real client's address.
+CLIENT_IP_HEADER = envstr("AIMONITOR_CLIENT_IP_HEADER")
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+# The catalogue: locale/zh_Hans/LC_MESSAGES/django.po and its compiled .mo (both committed).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Chinese number formats with "1,234,567" grouping instead of Django's ungrouped default.
+FORMAT_MODULE_PATH = ["aimonitor.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -49,7 +49,7 @@ class RowIdsField(forms.Field):
             for token in re.split(r"[\s,]+", str(chunk).strip()):
                 if not token:
                     continue
-                if not token.isdigit() or not 1 <= int(token) <= MAX_ID:
+                if not (token.isascii() and token.isdigit()) or not 1 <= int(token) <= MAX_ID:
                     raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
                 ids.add(int(token))
         return sorted(ids)

@@ -209,7 +209,8 @@ class AlertActionView(LoginRequiredMixin, View):
     def get_next_url(self) -> str:
         """The page to go back to: ``next`` when it is one of ours, else the alerts page."""
         next_url = self.request.POST.get("next", "")
-        if next_url and url_has_allowed_host_and_scheme(
+        # A path of ours only: anything else is not a page to go back to.
+        if next_url.startswith("/") and url_has_allowed_host_and_scheme(
             next_url,
             allowed_hosts={self.request.get_host()},
             require_https=self.request.is_secure(),

@@ -147,7 +147,7 @@ class BatchForm(forms.Form):
         """A ``site`` outside the user's sites is a 403, not a form error."""
         site = self.cleaned_data.get("site")
         if site is not None and not can_see_site(self.user, site):
-            raise PermissionDenied(f"You do not have access to site {site}.")
+            raise PermissionDenied(_("You do not have access to site %(site)s.") % {"site": site})
 
 
 class ConfirmForm(forms.Form):
@@ -172,7 +172,7 @@ class BatchView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
     def check_permission(self) -> None:
         """Only users with ``run_batch`` may estimate, confirm or cancel."""
         if not self.can_launch:
-            raise PermissionDenied("You may not launch batch runs.")
+            raise PermissionDenied(_("You may not launch batch runs."))
 
     def get_form(self, data=None) -> BatchForm:
         """The step-1 form, offering the app types seen recently in the user's sites."""

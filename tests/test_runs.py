@@ -259,7 +259,7 @@ def test_list_runs_a_fixed_number_of_queries(client, alice, path):
 
 
 def test_csv_export_defuses_spreadsheet_formulas(client, bob):
-    make_run(site_id=1, status="failed", error_message="=HYPERLINK(\"http://evil\")")
+    make_run(site_id=1, status="failed", error_message='=HYPERLINK("http://evil")')
     response = client_for(client, bob).get("/runs/", {"format": "csv"})
     body = b"".join(response.streaming_content).decode()
     assert "'=HYPERLINK" in body

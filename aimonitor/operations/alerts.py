@@ -15,6 +15,7 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from aimonitor.models import AuditEvent, RunLog
@@ -87,7 +88,7 @@ def can_triage(user) -> bool:
 def require_triage(user) -> None:
     """Operators and admins triage alerts; anyone else gets a 403."""
     if not can_triage(user):
-        raise PermissionDenied("You may not acknowledge, ignore or reopen alerts.")
+        raise PermissionDenied(_("You may not acknowledge, ignore or reopen alerts."))
 
 
 def _target_ids(targets: Iterable[int] | QuerySet) -> list[int]:
@@ -96,7 +97,7 @@ def _target_ids(targets: Iterable[int] | QuerySet) -> list[int]:
     else:
         ids = sorted({int(pk) for pk in targets})
     if len(ids) > BULK_LIMIT:
-        raise TooManyAlerts(f"More than {BULK_LIMIT} alerts selected.")
+        raise TooManyAlerts(_("More than %(limit)s alerts selected.") % {"limit": BULK_LIMIT})
     return ids
 
 

@@ -116,7 +116,7 @@ def daily_tokens_used() -> int:
 
 def _check_permission(user) -> None:
     if not user.has_perm(PERMISSION):
-        raise PermissionDenied("You may not launch batch runs.")
+        raise PermissionDenied(_("You may not launch batch runs."))
 
 
 def _pending(session) -> dict[str, dict]:
@@ -167,9 +167,9 @@ def estimate_batch(
     _check_permission(user)
     require_site(user, site_id)
     if not app_types or not member_ids:
-        raise ValueError("A batch needs at least one app and one member.")
+        raise ValueError(_("A batch needs at least one app and one member."))
     if len(member_ids) > MAX_MEMBERS:
-        raise ValueError(f"A batch takes at most {MAX_MEMBERS} members.")
+        raise ValueError(_("A batch takes at most %(max)s members.") % {"max": MAX_MEMBERS})
     now = timezone.now()
     batches = {
         batch_id: entry for batch_id, entry in _pending(session).items() if not _expired(entry, now)

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.translation import gettext_noop
 
 from aimonitor.models import site_label
 
 register = template.Library()
+
+# Status codes that aimonitor/status.html shows, translated, when no label is given:
+# English shows the code as it is, the catalogue gives every other language its word.
+STATUS_CODES = (
+    gettext_noop("success"),
+    gettext_noop("failed"),
+    gettext_noop("timeout"),
+    gettext_noop("circuit_open"),
+    gettext_noop("running"),
+    gettext_noop("pending"),
+    gettext_noop("acknowledged"),
+    gettext_noop("ignored"),
+    gettext_noop("skipped_duplicate"),
+    gettext_noop("valid"),
+    gettext_noop("invalidated"),
+)
 
 
 @register.filter

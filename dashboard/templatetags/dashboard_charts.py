@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 from django.template.defaultfilters import floatformat
+from django.templatetags.l10n import unlocalize
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -28,6 +30,15 @@ def signed(number) -> str:
     if number < 0:
         return f"\u2212{text}"
     return text
+
+
+@register.simple_tag
+def metric(name: str, raw, shown, unit: str = "") -> str:
+    """``<span data-metric=name data-value=raw>shown unit</span>``, a figure for a translated
+    sentence to take whole: ``{% metric … as figure %}``, then ``{{ figure }}`` in it."""
+    return format_html(
+        '<span data-metric="{}" data-value="{}">{}{}</span>', name, unlocalize(raw), shown, unit
+    )
 
 
 @register.inclusion_tag("dashboard/charts.html#trend_chart")

@@ -7,6 +7,7 @@ under CI=true, where a missing browser fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -56,7 +57,17 @@ def page(browser, live_server):
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
+    quiesce(page)
     context.close()
+
+
+def quiesce(page) -> None:
+    """Let htmx requests still on their way finish: the live server must not answer
+    after the test's database access has ended."""
+    from playwright.sync_api import Error
+
+    with contextlib.suppress(Error):  # a closed page has nothing in flight
+        page.wait_for_function("() => !document.querySelector('.htmx-request')", timeout=5_000)
 
 
 def log_in(page, username: str, password: str = PASSWORD) -> None:

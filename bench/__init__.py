@@ -1,0 +1,1 @@
+"""The benchmark of issue #9 (``make bench``); not part of the test suite."""

@@ -107,6 +107,12 @@ class DashboardView(DashboardMixin, TemplateView):
         context["panel_urls"] = {
             panel: reverse("dashboard:panel", args=[panel]) + query for panel in PANELS
         }
+        # Inline triage reuses the alerts page's row; after a plain (non-HTMX) post it
+        # returns to this page, not to the fragment URL.
+        context["dashboard_url"] = reverse("dashboard:index") + query
+        if kwargs.get("recent_alerts"):
+            # All pending by definition; model instances give the row its labels and state.
+            context["recent_alert_rows"] = [RunLog(**alert) for alert in kwargs["recent_alerts"]]
         return context
 
 

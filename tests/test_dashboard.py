@@ -283,13 +283,41 @@ def test_app_health_says_when_the_last_call_was(client, alice):
     assert '<span class="status status-timeout">timeout</span>' in html
 
 
-def test_recent_alerts_link_to_the_run_and_the_alerts_page(client, alice):
+def test_recent_alerts_link_to_the_run_and_act_inline(client, alice):
     alert = make_run(status="circuit_open", error_message="breaker open")
     html = client_for(client, alice).get(panel_url("recent_alerts")).content.decode()
     row = re.search(rf'<tr id="alert-{alert.id}".*?</tr>', html, re.S).group(0)
     assert f'href="/runs/{alert.id}/"' in row
-    assert 'href="/alerts/"' in row
     assert "breaker open" in row
+    assert f'hx-post="/alerts/{alert.id}/ack/"' in row
+    assert f'hx-post="/alerts/{alert.id}/ignore/"' in row
+    assert "Reopen" not in row
+
+
+def test_acknowledging_from_the_dashboard_swaps_the_compact_row(client, alice):
+    alert = make_run(site_id=1, status="failed")
+    client_for(client, alice)
+    response = client.post(
+        f"/alerts/{alert.id}/ack/",
+        {"layout": "compact", "next": "/?site=1"},
+        HTTP_HX_REQUEST="true",
+    )
+    alert.refresh_from_db()
+    assert alert.alert_status == "acknowledged"
+    html = response.content.decode()
+    assert f'data-metric="recent_alerts.{alert.id}.id"' in html  # the dashboard's shape
+    assert 'name="ids"' not in html  # no bulk checkbox on the dashboard
+    assert 'id="nav-alert-count"' in html
+    # Without HTMX the post returns to the dashboard it came from.
+    plain = client.post(f"/alerts/{alert.id}/reopen/", {"layout": "compact", "next": "/?site=1"})
+    assert plain.status_code == 302
+    assert plain["Location"] == "/?site=1"
+
+
+def test_viewer_sees_recent_alerts_without_actions(client, charlie):
+    make_run(site_id=2, status="timeout")
+    html = client_for(client, charlie).get(panel_url("recent_alerts")).content.decode()
+    assert "/ack/" not in html
 
 
 def slow_figure(runs):

@@ -17,7 +17,8 @@ PASSWORD_FILE = DATA_DIR / "admin-password"
 class Command(BaseCommand):
     help = (
         "Prepare a console to serve: migrate, create the AI tables if missing, load demo "
-        "data when they are empty, ensure the 'admin' superuser, and print its login."
+        "data when they are empty, sum the dashboard's rollups, ensure the 'admin' "
+        "superuser, and print its login."
     )
 
     def add_arguments(self, parser):
@@ -29,6 +30,9 @@ class Command(BaseCommand):
         if not RunLog.objects.exists():
             self.stdout.write("The AI tables are empty: loading demo data…")
             call_command("seed_demo", runs=demo_runs, stdout=self.stdout)
+        # Sum the closed hours now, so the first dashboard does not do it piecemeal
+        # (no wait for in-flight writes: nothing but the demo writes to these tables).
+        call_command("rollup_runs", no_wait=True, stdout=self.stdout)
         password = self.admin_password()
         user, _ = get_user_model().objects.get_or_create(username="admin")
         user.is_staff = user.is_superuser = True

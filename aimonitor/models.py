@@ -325,6 +325,9 @@ class AuditEvent(models.Model):
         RETRY = "retry", _("retried")
         INVALIDATE = "invalidate", _("invalidated")
         BATCH = "batch", _("batch run")
+        ADMIN_ADD = "admin_add", _("added in the admin")
+        ADMIN_CHANGE = "admin_change", _("changed in the admin")
+        ADMIN_DELETE = "admin_delete", _("deleted in the admin")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

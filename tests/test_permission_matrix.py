@@ -583,9 +583,7 @@ def extra_world(world: World) -> dict:
     objects: dict = {}
     SiteName.objects.create(site_id=1, name="Ownsite Store")
     objects["sitename"] = {side: SiteName.objects.get(site_id=SITE[side]) for side in SITE}
-    members = {
-        side: make_user(f"{side}_member", "viewer", sites=[SITE[side]]) for side in SITE
-    }
+    members = {side: make_user(f"{side}_member", "viewer", sites=[SITE[side]]) for side in SITE}
     objects["user"] = members
     objects["siteaccess"] = {side: members[side].site_access for side in SITE}
     objects["group"] = {side: Group.objects.create(name=f"{side}_group") for side in SITE}
@@ -653,10 +651,9 @@ ADMIN_PROFILES: dict[str, AdminProfile] = {
             "user": world.extra["user"][side].pk,
             "site_ids": "1,2",
         },
-        changed=lambda world, side: SiteAccess.objects.get(
-            user=world.extra["user"][side]
-        ).site_ids
-        == [1, 2],
+        changed=lambda world, side: (
+            SiteAccess.objects.get(user=world.extra["user"][side]).site_ids == [1, 2]
+        ),
     ),
     "auth.user": AdminProfile(
         RESERVED,
@@ -667,13 +664,13 @@ ADMIN_PROFILES: dict[str, AdminProfile] = {
             "password1": "a-long-password-1",
             "password2": "a-long-password-1",
         },
-        added=lambda world, side: get_user_model()
-        .objects.filter(username=f"{side}_created")
-        .exists(),
+        added=lambda world, side: (
+            get_user_model().objects.filter(username=f"{side}_created").exists()
+        ),
         change=user_change,
-        changed=lambda world, side: get_user_model()
-        .objects.filter(username=f"{side}_member_renamed")
-        .exists(),
+        changed=lambda world, side: (
+            get_user_model().objects.filter(username=f"{side}_member_renamed").exists()
+        ),
     ),
     "auth.group": AdminProfile(
         RESERVED,
@@ -758,7 +755,12 @@ def admin_cells():
                 for role in ROLES:
                     for side in (OWN, OTHER):
                         yield pytest.param(
-                            label, view, method, role, side, id=f"{label}|{view}|{method}|{role}|{side}"
+                            label,
+                            view,
+                            method,
+                            role,
+                            side,
+                            id=f"{label}|{view}|{method}|{role}|{side}",
                         )
 
 

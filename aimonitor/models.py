@@ -440,27 +440,3 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups until {self.covered_until}, ids <= {self.max_id}"
-
-
-# --- Failed sign-ins (see aimonitor/throttle.py) -------------------------------
-
-
-class LoginFailure(models.Model):
-    """One failed sign-in through the login form: what the login throttle counts.
-
-    Kept in the database, not in process memory, so every server process sees the
-    same count. Rows older than the throttle's window are pruned as new ones arrive.
-    """
-
-    username = models.CharField(max_length=150)  # as typed, case-folded
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["username", "created_at"], name="login_failure_user_idx"),
-            models.Index(fields=["client_ip", "created_at"], name="login_failure_ip_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.username} from {self.client_ip} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -25,7 +25,9 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test import Client
 
-from aimonitor.models import AuditEvent, CacheEntry, LoginFailure, RunLog, TriggerJob
+from axes.models import AccessAttempt
+
+from aimonitor.models import AuditEvent, CacheEntry, RunLog, TriggerJob
 from aimonitor.operations.alerts import set_alert_status
 from aimonitor.operations.cache import invalidate_cache
 from tests.conftest import make_cache, make_job, make_run, make_user
@@ -104,7 +106,8 @@ def test_a_burst_of_parallel_guesses_gets_no_more_than_the_limit(settings):
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * 5 + [429] * 3
-    assert LoginFailure.objects.filter(username="bob").count() == 5
+    (attempt,) = AccessAttempt.objects.filter(username="bob")
+    assert attempt.failures_since_start == 5
     right = Client().post(
         "/accounts/login/", {"username": "bob", "password": "correct horse battery staple"}
     )

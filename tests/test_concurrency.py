@@ -22,10 +22,9 @@ import time
 import uuid
 
 import pytest
+from axes.models import AccessAttempt
 from django.db import connection, connections, transaction
 from django.test import Client
-
-from axes.models import AccessAttempt
 
 from aimonitor.models import AuditEvent, CacheEntry, RunLog, TriggerJob
 from aimonitor.operations.alerts import set_alert_status

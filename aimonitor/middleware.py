@@ -52,7 +52,7 @@ class DatabaseUnavailableMiddleware:
         # Drop the broken connection so the next request opens a fresh one.
         for conn in connections.all(initialized_only=True):
             conn.close_if_unusable_or_obsolete()
-        return self.render("503.html", {"error": str(exception).strip()})
+        return self.render("503.html", {})  # the error itself is logged, never shown
 
     def schema_mismatch(self, request, exception):
         """Name what the AI tables lack; the check itself may fail, the page may not."""

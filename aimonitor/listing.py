@@ -108,6 +108,18 @@ class CodeField(forms.CharField):
         super().__init__(max_length=max_length, **kwargs)
 
 
+class AppTypeField(CodeField):
+    """An app type (or cache type) as the AI service names it: letters of any script,
+    digits, ``_ . : -`` and single spaces inside (``chat v2``, ``聊天``)."""
+
+    default_validators = [
+        RegexValidator(
+            r"^[\w.:-]+( [\w.:-]+)*\Z",
+            _("Use only letters, digits, single spaces and “_”, “-”, “.”, “:”."),
+        )
+    ]
+
+
 class FilterForm(forms.Form):
     """Common list filters: ``site``, ``date_from``, ``date_to`` (local, inclusive), paging."""
 

@@ -7,7 +7,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from aimonitor.listing import MAX_ID, CodeField, FilterForm
+from aimonitor.listing import MAX_ID, AppTypeField, FilterForm
 from aimonitor.models import RunLog
 
 PENDING, ALL = RunLog.AlertStatus.PENDING, "all"
@@ -22,7 +22,7 @@ class AlertFilterForm(FilterForm):
         # Pending first: an empty select shows it, matching the default filter.
         choices=[*RunLog.AlertStatus.choices, (ALL, _("all"))],
     )
-    app_type = CodeField(label=_("App type"), max_length=64)
+    app_type = AppTypeField(label=_("App type"), max_length=64)
 
     field_order = ["alert_status", "app_type", "site", "date_from", "date_to", "page_size"]
     exact_filters = {"app_type": "app_type"}

@@ -440,3 +440,34 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups until {self.covered_until}, ids <= {self.max_id}"
+
+
+# --- Batches estimated and not yet confirmed (see aimonitor/operations/batch.py) ------
+
+
+class PendingBatch(models.Model):
+    """A batch run that was estimated and waits for its confirm or cancel.
+
+    One row per estimate, tied to the session that made it: estimates made at the same
+    moment in one session (several tabs, parallel requests) never drop each other, as
+    they did when all of them were one value in the session, written whole by each
+    request. Confirming stays exactly-once through the batch's ``OnceToken``.
+    """
+
+    batch_id = models.CharField(max_length=32, primary_key=True)
+    session_key = models.CharField(max_length=40)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    site_id = models.BigIntegerField()
+    app_types = ArrayField(models.CharField(max_length=64))
+    member_ids = ArrayField(models.BigIntegerField())
+    duplicates = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session_key", "created_at"], name="pending_batch_session_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} (site {self.site_id})"

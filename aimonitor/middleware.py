@@ -17,8 +17,13 @@ UNDEFINED_COLUMN, UNDEFINED_TABLE = "42703", "42P01"
 
 
 def pgcode(exception: Exception) -> str | None:
-    """The SQLSTATE of a database error (Django keeps the driver's error as the cause)."""
-    return getattr(exception.__cause__, "pgcode", None) or getattr(exception, "pgcode", None)
+    """The SQLSTATE of a database error (Django keeps the driver's error as the cause):
+    ``pgcode`` under psycopg2, ``sqlstate`` under psycopg 3."""
+    for error in (exception.__cause__, exception):
+        code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
+        if code:
+            return code
+    return None
 
 
 class DatabaseUnavailableMiddleware:

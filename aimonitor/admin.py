@@ -12,8 +12,9 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from aimonitor.listing import COUNT_CAP, MAX_ID
+from aimonitor.listing import COUNT_CAP, MAX_ID, capped_count, capped_text
 from aimonitor.models import (
     AuditEvent,
     CacheEntry,
@@ -38,7 +39,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.values("pk")[: COUNT_CAP + 1].count()
+        return capped_count(self.object_list)
 
 
 class SiteListFilter(admin.SimpleListFilter):
@@ -114,6 +115,17 @@ class AIRecordAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return self.model.objects.visible_to(request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        # "All 10001 selected" would be the paginator's cap speaking: say "10,000+".
+        if context and "cl" in context and context["cl"].result_count > COUNT_CAP:
+            note = ngettext("%(total_count)s selected", "All %(total_count)s selected", 2)
+            context["selection_note_all"] = note % {
+                "total_count": capped_text(context["cl"].result_count)
+            }
+        return response
 
     def has_add_permission(self, request):
         return False

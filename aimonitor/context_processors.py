@@ -10,9 +10,8 @@ def console(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from aimonitor.models import RunLog
-
     from aimonitor.listing import capped_count
+    from aimonitor.models import RunLog
 
     # Capped as every list count is: "10,000+" rather than an exact count of millions.
     pending = capped_count(RunLog.objects.visible_to(user).pending_alerts())

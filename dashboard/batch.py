@@ -96,8 +96,10 @@ class BatchForm(forms.Form):
         label=_("Member ids"),
         # Lazy as a whole: interpolating a lazy string at import fixes it in English.
         help_text=lazy(
-            lambda: _("Separated by commas, spaces or new lines; at most %(max)s.")
-            % {"max": number_format(MAX_MEMBERS, force_grouping=True)},
+            lambda: (
+                _("Separated by commas, spaces or new lines; at most %(max)s.")
+                % {"max": number_format(MAX_MEMBERS, force_grouping=True)}
+            ),
             str,
         )(),
         widget=forms.Textarea(attrs={"rows": 6}),

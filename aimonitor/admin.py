@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -303,12 +304,29 @@ class AuditEventAdmin(admin.ModelAdmin):
         "actor_username",
         "action",
         "target_table",
-        "target_ids",
+        "row_ids",
         "site_id",
     )
     list_filter = ("action", "target_table")
     search_fields = ("actor_username",)
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    search_help_text = _("A number finds the events about that row id; other text, the person.")
+    # The ids are shown folded (row_ids) instead of the raw field: one bulk action can
+    # list thousands of them.
+    readonly_fields = [f.name for f in AuditEvent._meta.fields if f.name != "target_ids"] + [
+        "row_ids"
+    ]
+
+    @admin.display(description=_("row ids"))
+    def row_ids(self, event):
+        """The first ids and "and N more", the whole list on demand (<details>)."""
+        return render_to_string("aimonitor/id_list.html", {"ids": event.target_ids})
+
+    def get_search_results(self, request, queryset, search_term):
+        """Digits find the events that touched that row id; other text the actor."""
+        term = search_term.strip()
+        if term.isascii() and term.isdigit() and int(term) <= MAX_ID:
+            return queryset.filter(target_ids__contains=[int(term)]), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

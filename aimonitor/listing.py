@@ -161,6 +161,16 @@ class FilterForm(forms.Form):
                 self.add_error(name, _("Choose a date between 2000 and 2100."))
         return data
 
+    def _post_clean(self):
+        super()._post_clean()
+        # A date the browser's date input cannot hold (2026-02-30) would be shown
+        # empty: a bad one comes back as text, as typed, beside its error.
+        for name in ("date_from", "date_to"):
+            if name in self.fields and name in self.errors:
+                widget = self.fields[name].widget
+                widget.input_type = "text"
+                widget.attrs["aria-invalid"] = "true"
+
     def check_site_access(self) -> None:
         """A ``site`` outside the user's sites is a 403 (SPEC.md §5)."""
         site = self.cleaned_data.get("site")

@@ -128,3 +128,46 @@ def test_desktop_shows_the_filters_open(page, story):
     page.goto("/runs/")
     expect(page.locator("#id_date_from")).to_be_visible()
     expect(page.locator("details.filter-fold summary")).to_be_hidden()
+
+
+def test_dark_mode_follows_the_system(browser, live_server, alice):
+    """prefers-color-scheme: dark gives dark pages (the Django admin already does)."""
+    colours = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(base_url=live_server.url, color_scheme=scheme)
+        try:
+            page = context.new_page()
+            log_in(page, "alice")
+            page.goto("/runs/")
+            colours[scheme] = page.evaluate(
+                """() => [document.body, document.querySelector('.card')].map(
+                     e => getComputedStyle(e).backgroundColor)"""
+            )
+            quiesce(page)
+        finally:
+            context.close()
+            wait_until_server_idle()
+
+    def brightness(rgb: str) -> float:
+        red, green, blue = (int(v) for v in rgb[rgb.index("(") + 1 : -1].split(",")[:3])
+        return (red + green + blue) / 3
+
+    assert all(brightness(c) > 200 for c in colours["light"])
+    assert all(brightness(c) < 60 for c in colours["dark"])
+
+
+def test_new_alerts_show_as_a_notice_not_as_moving_rows(page, bob):
+    from tests.conftest import make_run
+
+    first = make_run(site_id=1, status="failed")
+    log_in(page, "bob")
+    page.goto("/alerts/")
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    make_run(site_id=1, status="timeout")
+    page.evaluate("() => htmx.trigger('#alerts-new', 'refresh')")
+    expect(page.locator("#alerts-new")).to_have_text("1 new alert: show it")
+    expect(page.locator("#nav-alert-count")).to_have_text("2")
+    expect(page.locator("#results tbody tr")).to_have_count(1)  # nothing moved
+    expect(page.locator(f"#alert-{first.pk}")).to_be_visible()
+    page.locator("#alerts-new a").click()
+    expect(page.locator("#results tbody tr")).to_have_count(2)

@@ -21,12 +21,14 @@ from django.contrib.auth.models import Group, User
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
 from django.http import Http404
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from aimonitor.access import ALL_SITES, can_see_site, visible_site_ids
-from aimonitor.listing import COUNT_CAP, MAX_ID
+from aimonitor.listing import COUNT_CAP, MAX_ID, capped_count, capped_text
 from aimonitor.models import (
     AuditEvent,
     CacheEntry,
@@ -51,7 +53,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.values("pk")[: COUNT_CAP + 1].count()
+        return capped_count(self.object_list)
 
 
 class SiteListFilter(admin.SimpleListFilter):
@@ -231,6 +233,17 @@ class AIRecordAdmin(ConsoleAdmin):
 
     def get_queryset(self, request):
         return self.model.objects.visible_to(request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        # "All 10001 selected" would be the paginator's cap speaking: say "10,000+".
+        if context and "cl" in context and context["cl"].result_count > COUNT_CAP:
+            note = ngettext("%(total_count)s selected", "All %(total_count)s selected", 2)
+            context["selection_note_all"] = note % {
+                "total_count": capped_text(context["cl"].result_count)
+            }
+        return response
 
     def has_add_permission(self, request):
         return False
@@ -437,12 +450,29 @@ class AuditEventAdmin(ConsoleAdmin):
         "actor_username",
         "action",
         "target_table",
-        "target_ids",
+        "row_ids",
         "site_id",
     )
     list_filter = ("action", "target_table")
     search_fields = ("actor_username",)
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    search_help_text = _("A number finds the events about that row id; other text, the person.")
+    # The ids are shown folded (row_ids) instead of the raw field: one bulk action can
+    # list thousands of them.
+    readonly_fields = [f.name for f in AuditEvent._meta.fields if f.name != "target_ids"] + [
+        "row_ids"
+    ]
+
+    @admin.display(description=_("row ids"))
+    def row_ids(self, event):
+        """The first ids and "and N more", the whole list on demand (<details>)."""
+        return render_to_string("aimonitor/id_list.html", {"ids": event.target_ids})
+
+    def get_search_results(self, request, queryset, search_term):
+        """Digits find the events that touched that row id; other text the actor."""
+        term = search_term.strip()
+        if term.isascii() and term.isdigit() and int(term) <= MAX_ID:
+            return queryset.filter(target_ids__contains=[int(term)]), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_queryset(self, request):
         return scope_to_sites(super().get_queryset(request), request.user)

@@ -118,3 +118,33 @@ def test_an_admin_rename_is_audited_with_who_what_and_site(client, db):
     assert event.details["fields"] == ["name"]
     assert event.details["before"] == "Second Store (2)"
     assert event.details["objects"] == ["Harbour Store (2)"]
+
+
+def test_audit_search_finds_a_row_id_and_long_id_lists_fold(client, root):
+    """Issue #13, item 6: a row id is searchable; thousands of ids do not fill the page."""
+    from aimonitor.models import AuditEvent
+
+    bulk = AuditEvent.objects.record(
+        actor=root,
+        action="invalidate",
+        target_table="ai_cache",
+        target_ids=range(1, 3001),
+        site_id=1,
+    )
+    other = AuditEvent.objects.record(
+        actor=root, action="retry", target_table="ai_trigger_jobs", target_ids=[5001], site_id=1
+    )
+    client_for(client, root)
+    html = client.get("/admin/aimonitor/auditevent/", {"q": "2999"}).text
+    assert f"/admin/aimonitor/auditevent/{bulk.id}/change/" in html
+    assert f"/admin/aimonitor/auditevent/{other.id}/change/" not in html
+    html = client.get("/admin/aimonitor/auditevent/", {"q": "5001"}).text
+    assert f"/admin/aimonitor/auditevent/{other.id}/change/" in html
+    assert f"/admin/aimonitor/auditevent/{bulk.id}/change/" not in html
+
+    for url in ("/admin/aimonitor/auditevent/", f"/admin/aimonitor/auditevent/{bulk.id}/change/"):
+        html = client.get(url).text
+        assert (
+            '<details class="id-list"><summary>1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2,990 more' in html
+        )
+    assert "row ids" in client.get("/admin/aimonitor/auditevent/").text.lower()

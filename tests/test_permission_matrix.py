@@ -366,6 +366,7 @@ MATRIX: list[Row] = [
         },
         effect=alert_is("acknowledged"),
     ),
+    Row("alerts/new/", site_query("/alerts/new/"), get=SITE_PAGE, post=NO_POST),
     Row(
         "alerts/<id:pk>/ack/",
         detail("/alerts/{pk}/ack/", "alert"),

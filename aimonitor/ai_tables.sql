@@ -91,6 +91,9 @@ CREATE INDEX IF NOT EXISTS ai_trigger_jobs_status_created_idx
 -- Forced jobs (retries, batches) are few: the is_forced filter reads only them.
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_forced_idx
     ON {schema}.ai_trigger_jobs (created_at, id) WHERE is_forced;
+-- The queue's health on /jobs/: jobs finished in the last hour, per minute.
+CREATE INDEX IF NOT EXISTS ai_trigger_jobs_finished_idx
+    ON {schema}.ai_trigger_jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_member_idx
     ON {schema}.ai_trigger_jobs (member_id);
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_batch_idx

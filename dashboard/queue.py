@@ -2,7 +2,7 @@
 
 ``health(jobs)`` takes the user's jobs already narrowed to the chosen site and
 returns plain data: counts by status (capped at the lists' ``COUNT_CAP``, so a
-table of millions costs a bounded index read), the oldest pending job, the jobs
+table of millions costs a bounded index read, all in one statement), the oldest pending job, the jobs
 pending longer than ``AIMONITOR_STUCK_MINUTES`` ("stuck"), the jobs finished per
 minute over the last hour, and today's failures by event type. A fixed number of
 queries, each served by an index of ``ai_tables.sql``. The page renders it once;
@@ -18,8 +18,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.db import DatabaseError, transaction
-from django.db.models import Count
+from django.core.exceptions import EmptyResultSet
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -34,11 +35,26 @@ logger = logging.getLogger(__name__)
 PENDING = TriggerJob.Status.PENDING
 FAILED = TriggerJob.Status.FAILED
 SPARK_MINUTES = 60
+STUCK = "stuck"  # beside the statuses in the one counting statement
 
 
-def capped_count(queryset) -> int:
-    """Rows of ``queryset``, counting stops one past ``COUNT_CAP``."""
-    return queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
+def capped_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
+    """``{name: rows of its queryset}``, each count stopping one past ``COUNT_CAP``.
+
+    One statement for all of them (a capped subquery each): one round trip.
+    """
+    parts, params = [], []
+    for index, queryset in enumerate(querysets.values()):
+        capped = queryset.order_by().values("pk")[: COUNT_CAP + 1]
+        try:
+            sql, sql_params = capped.query.sql_with_params()
+        except EmptyResultSet:  # a user without sites: nothing to count
+            return dict.fromkeys(querysets, 0)
+        parts.append(f"(SELECT count(*) FROM ({sql}) AS capped_{index})")
+        params.extend(sql_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        return dict(zip(querysets, cursor.fetchone(), strict=True))
 
 
 def stuck_before(now: dt.datetime) -> dt.datetime:
@@ -50,11 +66,17 @@ def health(jobs, now: dt.datetime | None = None) -> dict:
     """The queue's figures over ``jobs`` (scoped, narrowed to a site or not)."""
     now = now or timezone.now()
     jobs = jobs.order_by()
+    pending = jobs.filter(status=PENDING)
+    counted = capped_counts(
+        {
+            **{status: jobs.filter(status=status) for status in TriggerJob.Status.values},
+            STUCK: pending.filter(created_at__lt=stuck_before(now)),
+        }
+    )
     counts = [
-        {"status": status, "label": label, "count": capped_count(jobs.filter(status=status))}
+        {"status": status, "label": label, "count": counted[status]}
         for status, label in TriggerJob.Status.choices
     ]
-    pending = jobs.filter(status=PENDING)
     oldest = pending.order_by("created_at", "id").values("pk", "created_at").first()
     this_minute = now.replace(second=0, microsecond=0)
     start = this_minute - dt.timedelta(minutes=SPARK_MINUTES - 1)
@@ -89,7 +111,7 @@ def health(jobs, now: dt.datetime | None = None) -> dict:
             if oldest
             else None
         ),
-        "stuck": capped_count(pending.filter(created_at__lt=stuck_before(now))),
+        "stuck": counted[STUCK],
         "stuck_minutes": settings.STUCK_MINUTES,
         "finished_per_minute": per_minute,
         "finished_last_hour": sum(point["count"] for point in per_minute),

@@ -22,7 +22,7 @@ from aimonitor.models import AuditEvent, JobRetry, TriggerJob
 from aimonitor.operations import jobs as job_ops
 from aimonitor.operations.jobs import RetryRefused, retry_job, retry_jobs
 from dashboard.queue import health
-from tests.conftest import client_for, make_job
+from tests.conftest import client_for, make_job, make_user
 
 TABLE = f'"{TriggerJob._meta.db_table}"'
 
@@ -489,3 +489,11 @@ def test_backfill_numbers_past_retries_from_the_audit_trail(bob, db):
         list(JobRetry.objects.order_by("generation").values_list("generation", "copy_id")) == kept
     )
     assert [copy for _generation, copy in kept] == copies_of(job.pk)
+
+
+def test_a_person_without_sites_sees_an_empty_queue(client, queue):
+    nobody = make_user("nosites", "operator", sites=[])
+    response = client_for(client, nobody).get("/jobs/")
+    assert response.status_code == 200
+    assert all(row["count"] == 0 for row in response.context["health"]["counts"])
+    assert response.context["health"]["oldest_pending"] is None

@@ -133,18 +133,18 @@ def retry_jobs(
         latest = latest_retries(job.pk for job in finished)
         if not again_ok:
             finished = [job for job in finished if job.pk not in latest]
-        claimed_ids = claim_generations(finished, latest)
+        won = claim_generations(finished, latest)
         already = {} if again_ok else {pk: copy for pk, (_gen, copy) in latest.items()}
         # Lost races: another transaction claimed the same generation and committed first.
-        lost = [job.pk for job in finished if job.pk not in claimed_ids]
+        lost = [job.pk for job in finished if job.pk not in won]
         already.update({pk: copy for pk, (_gen, copy) in latest_retries(lost).items()})
         if refuse_left_out and (unfinished or already):
             raise refusal(originals[0], already)
-        retried = [job for job in finished if job.pk in claimed_ids]
+        retried = [job for job in finished if job.pk in won]
         now = timezone.now()
         copies = TriggerJob.objects.bulk_create([copy_of(job, now) for job in retried])
         new_ids = {job.pk: copy.pk for job, copy in zip(retried, copies, strict=True)}
-        link_copies(new_ids, claimed_ids)
+        link_copies(new_ids, won)
         for job in retried:
             AuditEvent.objects.record(
                 actor=user,
@@ -205,14 +205,14 @@ def latest_retries(job_ids: Iterable[int]) -> dict[int, tuple[int, int | None]]:
     return {original: (generation, copy) for original, generation, copy in rows}
 
 
-def claim_generations(jobs, latest: dict[int, tuple[int, int | None]]) -> set[int]:
-    """Claim each job's next retry generation; the ids whose claim this transaction won.
+def claim_generations(jobs, latest: dict[int, tuple[int, int | None]]) -> dict[int, int]:
+    """Claim each job's next retry generation: ``{original id: generation}`` of those won.
 
     One ``INSERT … ON CONFLICT DO NOTHING``: a concurrent claim of the same
     generation waits on the unique index, and whoever commits second gets nothing.
     """
     if not jobs:
-        return set()
+        return {}
     table = JobRetry._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -220,17 +220,17 @@ def claim_generations(jobs, latest: dict[int, tuple[int, int | None]]) -> set[in
             "SELECT original_id, generation, site_id, now() "
             "FROM unnest(%s::bigint[], %s::integer[], %s::bigint[]) "
             "AS claim (original_id, generation, site_id) "
-            "ON CONFLICT (original_id, generation) DO NOTHING RETURNING original_id",
+            "ON CONFLICT (original_id, generation) DO NOTHING RETURNING original_id, generation",
             [
                 [job.pk for job in jobs],
                 [latest.get(job.pk, (0, None))[0] + 1 for job in jobs],
                 [job.site_id for job in jobs],
             ],
         )
-        return {row[0] for row in cursor.fetchall()}
+        return dict(cursor.fetchall())
 
 
-def link_copies(new_ids: dict[int, int], claimed_ids: set[int]) -> None:
+def link_copies(new_ids: dict[int, int], claimed: dict[int, int]) -> None:
     """Write each claimed generation's copy id (same transaction as the claim)."""
     if not new_ids:
         return
@@ -238,9 +238,10 @@ def link_copies(new_ids: dict[int, int], claimed_ids: set[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f'UPDATE "{table}" AS retry SET copy_id = link.copy_id '
-            "FROM unnest(%s::bigint[], %s::bigint[]) AS link (original_id, copy_id) "
-            "WHERE retry.original_id = link.original_id AND retry.copy_id IS NULL",
-            [list(new_ids), list(new_ids.values())],
+            "FROM unnest(%s::bigint[], %s::integer[], %s::bigint[]) "
+            "AS link (original_id, generation, copy_id) "
+            "WHERE retry.original_id = link.original_id AND retry.generation = link.generation",
+            [list(new_ids), [claimed[pk] for pk in new_ids], list(new_ids.values())],
         )
 
 

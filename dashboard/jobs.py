@@ -184,9 +184,8 @@ class JobListView(FilteredListView):
                 history = retry_history(job.pk for job in page.object_list)
                 for job in page.object_list:
                     job.history = history[job.pk]
-            if not self.is_fragment():
-                # The queue's health, in the chosen site; a filter swap keeps the panel.
-                context.update(health_context(self.request.user, site))
+            # The queue's health in the chosen site (a filter swap sends it out of band).
+            context.update(health_context(self.request.user, site))
         return context
 
     def skipped_today(self, site: int | None) -> int:

@@ -497,3 +497,13 @@ def test_a_person_without_sites_sees_an_empty_queue(client, queue):
     assert response.status_code == 200
     assert all(row["count"] == 0 for row in response.context["health"]["counts"])
     assert response.context["health"]["oldest_pending"] is None
+
+
+def test_a_filter_swap_brings_the_panel_into_the_new_scope(client, alice, queue):
+    response = client_for(client, alice).get("/jobs/?site=2", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "<html" not in response.text
+    assert 'id="queue-health"' in response.text and 'hx-swap-oob="true"' in response.text
+    assert 'hx-get="/jobs/health/?site=2"' in response.text
+    # The panel polled on its own is not out of band.
+    panel = client.get("/jobs/health/?site=2", HTTP_HX_REQUEST="true")
+    assert "hx-swap-oob" not in panel.text

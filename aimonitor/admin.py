@@ -365,6 +365,19 @@ class TriggerJobAdmin(AIRecordAdmin):
             _("Retried %(count)s jobs as new forced jobs.") % {"count": len(retried.new_ids)},
             messages.SUCCESS,
         )
+        if retried.already_retried or retried.unfinished:
+            self.message_user(
+                request,
+                _(
+                    "Left out %(retried)s already retried and %(unfinished)s pending or "
+                    "running jobs."
+                )
+                % {
+                    "retried": len(retried.already_retried),
+                    "unfinished": len(retried.unfinished),
+                },
+                messages.WARNING,
+            )
 
 
 @admin.register(CacheEntry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from urllib.parse import urlencode
 
 from django import forms
@@ -210,6 +211,29 @@ class FilterForm(forms.Form):
             if value not in (None, ""):
                 params[name] = value
         return params
+
+
+class RowIdsField(forms.Field):
+    """Row ids, from repeated fields (checkboxes) or one comma-separated hidden value.
+
+    A confirmation page carries the ids it showed in one input, and the bulk action
+    (alerts, jobs, cache) then acts on exactly those, never on the filter run again;
+    one input keeps the form under Django's DATA_UPLOAD_MAX_NUMBER_FIELDS.
+    """
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("Row ids must be whole numbers.")}
+
+    def to_python(self, value) -> list[int]:
+        ids = set()
+        for chunk in value or []:
+            for token in re.split(r"[\s,]+", str(chunk).strip()):
+                if not token:
+                    continue
+                if not (token.isascii() and token.isdigit()) or not 1 <= int(token) <= MAX_ID:
+                    raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+                ids.add(int(token))
+        return sorted(ids)
 
 
 class CappedPage:

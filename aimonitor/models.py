@@ -377,6 +377,36 @@ class OnceToken(models.Model):
         return f"{self.action} {self.key}"
 
 
+class JobRetry(models.Model):
+    """One retry of a trigger job: ``original_id`` was copied as ``copy_id``.
+
+    Console-owned and written in the retry's own transaction (``operations/jobs.py``
+    explains why this table rather than the audit trail answers "already retried").
+    ``generation`` counts the retries of one original (1, 2, ...); the unique
+    constraint on (original, generation) lets exactly one of two concurrent retries
+    of the same state through.
+    """
+
+    original_id = models.BigIntegerField(_("original job"))
+    generation = models.PositiveIntegerField(_("retry number"))
+    # Set in the same transaction, right after the copy is inserted: never seen empty.
+    copy_id = models.BigIntegerField(_("copy"), null=True, unique=True)
+    site_id = models.BigIntegerField(_("site"))
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("job retry")
+        verbose_name_plural = _("job retries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["original_id", "generation"], name="job_retry_once_per_generation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.original_id} → #{self.copy_id}"
+
+
 # --- Rollups of ai_run_logs (console-owned; see aimonitor/rollup.py) ---------
 
 

@@ -110,6 +110,8 @@ DAILY_TOKEN_LIMIT = envint("AIMONITOR_DAILY_TOKEN_LIMIT", 100_000)
 MONTHLY_TOKEN_LIMIT = envint("AIMONITOR_MONTHLY_TOKEN_LIMIT", 2_000_000)
 AVG_TOKENS_PER_CALL = envint("AIMONITOR_AVG_TOKENS_PER_CALL", 2000)
 BATCH_TTL_SECONDS = envint("AIMONITOR_BATCH_TTL_SECONDS", 600, minimum=1)
+# A job pending longer than this many minutes is "stuck" on the jobs page (SPEC.md §9).
+STUCK_MINUTES = envint("AIMONITOR_STUCK_MINUTES", 15, minimum=1)
 TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
 
 # --- Auth, sessions, i18n ----------------------------------------------------

@@ -302,6 +302,13 @@ MATRIX: list[Row] = [
         },
         effect=job_was_retried,
     ),
+    Row(
+        "jobs/health/",
+        site_query("/jobs/health/"),
+        get=SITE_PAGE,
+        post=NO_POST,
+        headers={"HX-Request": "true"},
+    ),
     Row("jobs/<id:pk>/", detail("/jobs/{pk}/", "job"), get=DETAIL_PAGE, post=NO_POST),
     Row(
         "jobs/<id:pk>/retry/",
@@ -316,7 +323,11 @@ MATRIX: list[Row] = [
         site_query("/cache/"),
         get=SITE_PAGE,
         post={**TRIAGE, "operator": (Done(302), 403), "admin": (Done(302), 403)},
-        data=lambda world, side: {"site": SITE[side], "confirm": "yes"},
+        data=lambda world, side: {
+            "site": SITE[side],
+            "ids": str(world.cache[side].pk),
+            "confirm": "yes",
+        },
         effect=cache_was_invalidated,
     ),
     # Batch runs: the page is everyone's (recent batches of their sites); acting is admins'.

@@ -482,7 +482,7 @@ def test_backfill_numbers_past_retries_from_the_audit_trail(bob, db):
     retry_jobs(bob, [job.pk], again_ok=True)
     kept = list(JobRetry.objects.order_by("generation").values_list("generation", "copy_id"))
     JobRetry.objects.all().delete()
-    migration = importlib.import_module("aimonitor.migrations.0006_job_retry")
+    migration = importlib.import_module("aimonitor.migrations.0009_job_retry")
     with connection.cursor() as cursor:
         cursor.execute(migration.BACKFILL)
     assert (

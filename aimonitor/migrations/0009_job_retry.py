@@ -26,7 +26,7 @@ ON CONFLICT DO NOTHING
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('aimonitor', '0005_login_throttle'),
+        ('aimonitor', '0008_pending_batches'),
     ]
 
     operations = [

@@ -126,3 +126,77 @@ def primary_host(settings: dict) -> str:
     if not host:
         raise RuntimeError("The test server has no host or socket directory to copy from.")
     return host
+
+
+class PgBouncer:
+    """PgBouncer (from the distribution, ``apt-get install pgbouncer``) in transaction mode,
+    in front of the test server, listening on a socket in a temporary directory."""
+
+    PORT = "6432"
+
+    def __init__(self, primary: dict, pool_size: int = 2):
+        self.base = private_dir("aimonitor-pgbouncer-")
+        user = primary["USER"]
+        (self.base / "users.txt").write_text(f'"{user}" ""\n')
+        (self.base / "pgbouncer.ini").write_text(
+            "\n".join(
+                [
+                    "[databases]",
+                    f"* = host={primary_host(primary)} port={primary.get('PORT') or 5432}",
+                    "[pgbouncer]",
+                    "listen_addr =",
+                    f"listen_port = {self.PORT}",
+                    f"unix_socket_dir = {self.base}",
+                    "auth_type = trust",
+                    f"auth_file = {self.base / 'users.txt'}",
+                    "pool_mode = transaction",
+                    f"default_pool_size = {pool_size}",
+                    "max_client_conn = 100",
+                    "ignore_startup_parameters = extra_float_digits",
+                    f"admin_users = {user}",
+                    f"logfile = {self.base / 'pgbouncer.log'}",
+                    "",
+                ]
+            )
+        )
+        owner = system_user()
+        if owner:
+            entry = pwd.getpwnam(owner)
+            for path in self.base.iterdir():
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        self.user = user
+        self.process = subprocess.Popen(
+            [shutil.which("pgbouncer"), str(self.base / "pgbouncer.ini")],
+            user=owner,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while not (self.base / f".s.PGSQL.{self.PORT}").exists():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"PgBouncer did not start: {self.log()}")
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        path = self.base / "pgbouncer.log"
+        return path.read_text() if path.exists() else ""
+
+    def connect(self, dbname: str, **options):
+        return psycopg.connect(
+            host=str(self.base), port=self.PORT, user=self.user, dbname=dbname, **options
+        )
+
+    def stats(self, dbname: str) -> dict:
+        """PgBouncer's own counters for ``dbname`` (its admin console, ``SHOW STATS``)."""
+        with self.connect("pgbouncer", autocommit=True) as conn:
+            cursor = conn.execute("SHOW STATS")
+            names = [column.name for column in cursor.description]
+            for row in cursor.fetchall():
+                if row[0] == dbname:
+                    return dict(zip(names, row, strict=True))
+        return {}
+
+    def remove(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        shutil.rmtree(self.base, ignore_errors=True)

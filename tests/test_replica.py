@@ -85,6 +85,20 @@ def test_pages_show_the_replicas_state_while_it_lags(client, bob, synced):
     assert client.get(f"/runs/{late.pk}/").status_code == 200
 
 
+def test_csv_exports_read_the_replica(client, bob, synced):
+    make_run(site_id=1, member_id=111)
+    synced.catch_up()
+    synced.pause()
+    make_run(site_id=1, member_id=222)
+    client_for(client, bob)
+
+    export = client.get("/runs/", {"format": "csv"})
+    text = b"".join(export.streaming_content).decode()
+
+    assert export.status_code == 200
+    assert len(text.strip().splitlines()) == 2  # the header and the replayed call only
+
+
 def test_dashboard_figures_read_the_replica(client, bob, synced):
     make_run(site_id=1)
     make_run(site_id=1)

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install db-stop bench load clean
+.PHONY: run test test-partitioned lint format install db-stop bench load clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ test: $(STAMP)  ## Lint, then the whole suite on real PostgreSQL
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# The figure, list and action tests again, on the partitioned variant of the AI tables
+# (create_ai_tables --partitioned), so both variants are proven by the same tests.
+PARTITIONED_TESTS := tests/test_dashboard_figures.py tests/test_rollup.py tests/test_runs.py \
+	tests/test_jobs.py tests/test_cache.py tests/test_alerts.py tests/test_batch.py \
+	tests/test_dashboard.py tests/test_scoping.py tests/test_create_ai_tables.py \
+	tests/test_concurrency.py tests/test_admin.py tests/test_replica.py tests/test_pgbouncer.py \
+	tests/test_retention.py
+
+test-partitioned: $(STAMP)  ## The figure, list and action tests on partitioned AI tables
+	AIMONITOR_TEST_PARTITIONED=1 $(PY) -m pytest $(PARTITIONED_TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -351,11 +351,17 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
     def render_csv(self, queryset) -> StreamingHttpResponse:
         """The filtered rows as CSV, streamed from a server-side cursor."""
 
+        # The database is chosen now, during the request (the replica, or the primary
+        # just after the person's write: aimonitor/db_router.py), not while streaming.
+        database = queryset.db
+
         def rows():
             # Inside a transaction: outside one, Django declares the cursor WITH HOLD,
             # and PostgreSQL then computes the whole result before the first row.
-            with transaction.atomic():
-                yield from queryset.values_list(*self.csv_fields).iterator(chunk_size=2000)
+            with transaction.atomic(using=database):
+                yield from (
+                    queryset.using(database).values_list(*self.csv_fields).iterator(chunk_size=2000)
+                )
 
         return stream_csv(self.csv_filename, self.csv_fields, rows())
 

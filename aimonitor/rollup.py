@@ -38,10 +38,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models.lookups import Exact, In
 from django.utils import timezone
 
+from aimonitor.db_router import read_alias
 from aimonitor.models import RollupState, RunLatencyRollup, RunLog, RunRollup
 
 logger = logging.getLogger(__name__)
@@ -304,8 +305,9 @@ RAW_SUMS = """count(*), count(*) FILTER (WHERE status = 'success'),
 class _Query:
     """One statement built of UNION ALL parts, each with its own named parameters."""
 
-    def __init__(self, state: State, site_ids: list[int] | None):
+    def __init__(self, state: State, site_ids: list[int] | None, alias: str = DEFAULT_DB_ALIAS):
         self.state = state
+        self.alias = alias
         self.parts: dict[str, list[str]] = {}
         self.group = "parts"
         self.params: dict = {
@@ -345,7 +347,7 @@ class _Query:
         ) SELECT q.*, coalesce((SELECT same FROM checked), %(nothing_planned)s)
           FROM ({sql}) q"""
         self.params["nothing_planned"] = self.state.covered_until is None
-        with connection.cursor() as cursor:
+        with connections[self.alias].cursor() as cursor:
             cursor.execute(sql, self.params)
             rows = cursor.fetchall()
         if rows and not all(row[-1] for row in rows) and self.state.covered_until is not None:
@@ -357,16 +359,31 @@ def _read(site_ids, build) -> list[tuple]:
     """Refresh, then read; again if a concurrent refresh changed the rollups meanwhile.
 
     ``build(query)`` adds the parts to ``query`` and returns the outer statement.
+    The refresh writes on the primary; the read goes where the router sends it. On a
+    replica the rollups and their state are those the replica has replayed so far,
+    consistent with its calls: the plan takes the state from there.
     """
+    alias = read_alias(RunRollup)
     state = _refreshed.get()
     for _ in range(3):
-        query = _Query(state or refresh(), site_ids)
+        state = state or refresh()
+        if alias != DEFAULT_DB_ALIAS:
+            state = replica_state(alias)
+        query = _Query(state, site_ids, alias)
         rows = query.run(build(query))
         if rows is not None:
             return rows
         state = None
-    query = _Query(NOTHING, site_ids)  # every call read raw: always consistent
+    query = _Query(NOTHING, site_ids, alias)  # every call read raw: always consistent
     return query.run(build(query))
+
+
+def replica_state(alias: str) -> State:
+    """The rollups' state as the database ``alias`` (a replica) has it now."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"SELECT covered_until, max_id FROM {_table(RollupState)} WHERE id = 1")
+        row = cursor.fetchone()
+    return State(row[0], row[1] or 0) if row else NOTHING
 
 
 def _add_sums(query: _Query, windows: dict[str, tuple], by: str) -> str:

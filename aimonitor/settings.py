@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # With a replica: a person's reads go to the primary just after their write.
+    "aimonitor.db_router.PrimaryAfterWriteMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the set_language cookie, else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
@@ -96,11 +98,31 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 STATEMENT_TIMEOUT_MS = envint("AIMONITOR_STATEMENT_TIMEOUT_MS", 10_000)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+# 0: none is sent, the server's (the role's) applies. PgBouncer refuses the `options`
+# startup parameter: behind it, set 0 here and the timeout on the role (docs/SCALING.md).
+STATEMENT_TIMEOUT_OPTIONS = (
+    {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"} if STATEMENT_TIMEOUT_MS else {}
+)
+DATABASES["default"]["OPTIONS"].update(STATEMENT_TIMEOUT_OPTIONS)
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 # Parallel test runs on one server each need their own test database.
 if envstr("AIMONITOR_TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": envstr("AIMONITOR_TEST_DB_NAME")}
+# A streaming replica of that database (optional): the AI tables' and the summaries'
+# reads go there (aimonitor/db_router.py), a person's own reads stick to the primary
+# for AIMONITOR_REPLICA_STICKY_SECONDS after their write.
+DATABASE_REPLICA_URL = envstr("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=60)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {})
+    DATABASES["replica"]["OPTIONS"].update(STATEMENT_TIMEOUT_OPTIONS)
+    # A replica that does not answer costs one request this long every 30 s (db_router).
+    DATABASES["replica"]["OPTIONS"].setdefault("connect_timeout", 2)
+    # Tests read the replica through the test database's own connection.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["aimonitor.db_router.ReplicaRouter"]
+REPLICA_STICKY_SECONDS = envint("AIMONITOR_REPLICA_STICKY_SECONDS", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- AI Monitor ------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from aimonitor.db_router import reading
 
 
 def distinct_values(model, column: str) -> list:
@@ -15,7 +15,7 @@ def distinct_values(model, column: str) -> list:
     """
     table = model._meta.db_table
     name = model._meta.get_field(column).column  # a real column, never user input
-    with connection.cursor() as cursor:
+    with reading(model).cursor() as cursor:
         cursor.execute(
             f"""
             WITH RECURSIVE found AS (

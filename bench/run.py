@@ -3,6 +3,7 @@
     make bench                                # 1,000,000 runs
     make bench ARGS="--rows 10000000"         # 10,000,000 runs
     make bench ARGS="--rows 10000000 --reuse" # measure again on the database already seeded
+    make bench ARGS="--partitioned"           # the same on monthly-partitioned tables
 
 Steps: (1) on the embedded PostgreSQL (or ``DATABASE_URL``'s server) create the
 database ``aimonitor_bench_<rows>`` (dropped first unless ``--reuse`` finds one of
@@ -123,12 +124,16 @@ def seed_retries(bench_url: str) -> None:
 def build(url: str, name: str, args, env: dict) -> str:
     """Create and seed the bench database (or reuse one of the same size); its label."""
     wanted = f"aimonitor bench: runs={args.rows} days={args.days} sites={args.sites}"
+    create = ["create_ai_tables"]
+    if args.partitioned:
+        wanted += " partitioned"
+        create.append("--partitioned")
     label = database_label(url, name)
     if args.reuse and label and label.startswith(wanted):
         print(f"Reusing {name} ({label}).", flush=True)
         # The schema, the shipped indexes and the rollups as the code now has them.
         manage(env, "migrate", "--verbosity", "0")
-        manage(env, "create_ai_tables")
+        manage(env, *create)
         manage(env, "rollup_runs", "--no-wait")
         seed_retries(with_database(url, name))
         return label
@@ -139,7 +144,7 @@ def build(url: str, name: str, args, env: dict) -> str:
     conn.close()
     started = time.monotonic()
     manage(env, "migrate", "--verbosity", "0")
-    manage(env, "create_ai_tables")
+    manage(env, *create)
     manage(
         env,
         "seed_demo",
@@ -201,9 +206,16 @@ def data_sizes(bench_url: str, schema: str) -> dict:
     sizes = {}
     with psycopg2.connect(bench_url) as conn, conn.cursor() as cursor:
         for table in ("ai_run_logs", "ai_trigger_jobs", "ai_cache"):
+            # A partitioned table's own size is 0: add up its partitions'.
             cursor.execute(
-                f"SELECT count(*), pg_size_pretty(pg_table_size('{schema}.{table}')), "
-                f"pg_size_pretty(pg_indexes_size('{schema}.{table}')) FROM {schema}.{table}"
+                f"""SELECT count(*),
+                    pg_size_pretty(pg_table_size('{schema}.{table}') + coalesce((SELECT
+                        sum(pg_table_size(relid)) FROM pg_partition_tree('{schema}.{table}')
+                        WHERE isleaf), 0)),
+                    pg_size_pretty(pg_indexes_size('{schema}.{table}') + coalesce((SELECT
+                        sum(pg_indexes_size(relid)) FROM pg_partition_tree('{schema}.{table}')
+                        WHERE isleaf), 0))
+                FROM {schema}.{table}"""
             )
             rows, heap, indexes = cursor.fetchone()
             sizes[table] = {"rows": rows, "table": heap, "indexes": indexes}
@@ -360,7 +372,7 @@ def section(
 ) -> str:
     runs = sizes["ai_run_logs"]
     lines = [
-        f"## {rows:,} runs",
+        f"## {rows:,} runs" + (", partitioned tables" if args.partitioned else ""),
         "",
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with `{command}`.",
         "",
@@ -459,8 +471,10 @@ CSV export of 100,000 rows: 19.2 s (the WITH HOLD cursor computed all 10 M rows 
 """
 
 
-def write_doc(rows: int, text: str) -> None:
-    start, end = f"<!-- bench rows={rows} -->", f"<!-- /bench rows={rows} -->"
+def write_doc(rows: int, text: str, variant: str = "") -> None:
+    """Replace (or add, in order of size) the section of ``rows`` runs (and ``variant``)."""
+    key = f"{rows}{variant}"
+    start, end = f"<!-- bench rows={key} -->", f"<!-- /bench rows={key} -->"
     block = f"{start}\n{text}{end}\n"
     doc = DOC.read_text() if DOC.exists() else DOC_HEAD
     if start in doc and end in doc:
@@ -469,10 +483,10 @@ def write_doc(rows: int, text: str) -> None:
         doc = before + block + ("\n" + after if after else "")
     else:
         # Sections stay in order of size.
-        sizes = [int(m) for m in re.findall(r"<!-- bench rows=(\d+) -->", doc)]
-        later = [s for s in sizes if s > rows]
+        keys = re.findall(r"<!-- bench rows=(\d+)(\S*) -->", doc)
+        later = [(int(n), v) for n, v in keys if (int(n), v) > (rows, variant)]
         if later:
-            marker = f"<!-- bench rows={min(later)} -->"
+            marker = "<!-- bench rows={}{} -->".format(*min(later))
             doc = doc.replace(marker, block + "\n" + marker, 1)
         else:
             doc = doc.rstrip("\n") + "\n\n" + block
@@ -511,11 +525,16 @@ def main() -> None:
     )
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/BENCHMARKS.md")
     parser.add_argument("--drop", action="store_true", help="drop the bench database afterwards")
+    parser.add_argument(
+        "--partitioned",
+        action="store_true",
+        help="ai_run_logs and ai_trigger_jobs partitioned by month (create_ai_tables --partitioned)",
+    )
     args = parser.parse_args()
 
     command = "make bench" + (f' ARGS="{shlex.join(sys.argv[1:])}"' if sys.argv[1:] else "")
     url = server_url()
-    name = f"aimonitor_bench_{args.rows}"
+    name = f"aimonitor_bench_{args.rows}" + ("_partitioned" if args.partitioned else "")
     bench_url = with_database(url, name)
     env = django_env(bench_url, args.statement_timeout_ms)
     label = build(url, name, args, env)
@@ -556,7 +575,7 @@ def main() -> None:
     )
     if not args.no_doc and not args.only:
         text = section(args.rows, command, label, info, sizes, result, export, args, state)
-        write_doc(args.rows, text)
+        write_doc(args.rows, text, "-partitioned" if args.partitioned else "")
         print(f"Wrote {DOC.relative_to(ROOT)}.")
     if args.drop:
         conn = admin_connection(url)

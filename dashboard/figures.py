@@ -17,10 +17,10 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from aimonitor import rollup
+from aimonitor.db_router import reading
 from aimonitor.localtime import local_day_bounds, local_month_bounds, local_today
 from aimonitor.models import RunLog
 
@@ -196,6 +196,7 @@ def app_health(site_ids: list[int] | None) -> list[dict]:
     is given as site ids, the same the scoped querysets use: ``None`` for every
     site, otherwise exactly these sites (passed as a query parameter).
     """
+    connection = reading(RunLog)
     table = connection.ops.quote_name(RunLog._meta.db_table)
     if site_ids is None:
         sql, params = APP_HEALTH_ALL_SITES.format(table=table), []

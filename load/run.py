@@ -3,6 +3,7 @@
     make load                                  # build (or rebuild) aimonitor_load, 60 s run
     make load ARGS="--reuse"                   # reuse aimonitor_load if it is already seeded
     make load ARGS="--reuse --clients 20 --duration 30 --workers 3"
+    make load ARGS="--reuse --servers 2 --writes"   # two gunicorns, writes, consistency check
 
 Steps: (1) on the embedded PostgreSQL (or ``DATABASE_URL``'s server) create the
 throwaway database ``aimonitor_load``, migrate it, create the AI tables and seed
@@ -14,6 +15,14 @@ login form (their own cookie jar, CSRF token from the form) and then, for
 ``--duration`` seconds, fetch the dashboard, its HTMX panels, /dashboard.json, the
 lists and detail pages; (5) print throughput, p50/p95/p99 and errors (any status
 other than 200, or no answer), and write them into docs/RELIABILITY.md.
+
+With ``--servers 2`` two gunicorn instances serve the same database and every request
+goes to one of them at random (a person's session is used by both). With ``--writes``
+the operators and admins also triage alerts (``ack`` / ``ignore`` / ``reopen``) and
+retry jobs, each retry's form submitted twice at once, to two servers; at the end a
+consistency check reads the database: every triaged alert's audit trail is an unbroken
+chain of transitions ending in the alert's state (nothing lost, nothing applied twice),
+and each retry form made exactly one copy and one audit event.
 
 Standard library only on the client side: threads, urllib and http.cookiejar. Every
 loop is bounded by the deadline and every request by a timeout, so the run stops by
@@ -50,6 +59,7 @@ DOC = ROOT / "docs" / "RELIABILITY.md"
 PYTHON = sys.executable
 DATABASE = "aimonitor_load"
 START, END = "<!-- load:start -->", "<!-- load:end -->"
+SEVERAL_START, SEVERAL_END = "<!-- load-servers:start -->", "<!-- load-servers:end -->"
 PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
 # (username, role, grant_access site arguments, the sites it sees; None: every site)
 USERS = [
@@ -61,6 +71,9 @@ USERS = [
     ("load_viewer4", "viewer", ["--site", "4"], [4]),
 ]
 REQUEST_TIMEOUT_S = 60
+WRITERS = ("admin", "operator")
+TRIAGE_VERBS = ("ack", "ignore", "reopen")
+WRITE_SHARE = {"triage": 0.06, "retry": 0.02}  # of a writer's requests, with --writes
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -167,6 +180,15 @@ def detail_ids(database_url: str) -> dict[str, dict[int, list[int]]]:
                 f") recent WHERE n <= 200 GROUP BY site_id"
             )
             ids[kind] = {site: list(site_ids) for site, site_ids in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT site_id, array_agg(id) FROM ("
+            f"  SELECT site_id, id, row_number() OVER (PARTITION BY site_id ORDER BY id DESC) n"
+            f"  FROM {schema}.ai_run_logs WHERE status IN ('failed', 'timeout', 'circuit_open')"
+            f"  AND id > (SELECT max(id) - 200000 FROM {schema}.ai_run_logs)"
+            f") recent WHERE n <= 20 GROUP BY site_id"
+        )
+        # Few per site, so that two people often act on the same alert at once.
+        ids["alerts"] = {site: list(site_ids) for site, site_ids in cursor.fetchall()}
     conn.close()
     return ids
 
@@ -236,8 +258,12 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 class LoadClient:
     """One person: their own cookie jar, logged in through the login form."""
 
-    def __init__(self, base: str, username: str, password: str, sites, ids, seed: int):
-        self.base = base
+    def __init__(self, base, username: str, password: str, sites, ids, seed: int, writes=False):
+        # One server, or several: then each request goes to one of them at random.
+        self.bases = [base] if isinstance(base, str) else list(base)
+        self.base = self.bases[0]
+        self.writes = writes
+        self.retry_keys: list[tuple[str, list]] = []  # (key, the statuses of its submits)
         self.username, self.password = username, password
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
@@ -250,7 +276,8 @@ class LoadClient:
     def request(self, path: str, data: dict | None = None, headers=None):
         """(status, body) of one request; HTTP errors are answers too."""
         body = urllib.parse.urlencode(data).encode() if data is not None else None
-        request = urllib.request.Request(self.base + path, data=body, headers=headers or {})
+        base = self.random.choice(self.bases) if len(self.bases) > 1 else self.base
+        request = urllib.request.Request(base + path, data=body, headers=headers or {})
         try:
             with self.opener.open(request, timeout=REQUEST_TIMEOUT_S) as response:
                 return response.status, response.read()
@@ -287,6 +314,52 @@ class LoadClient:
             return f"/{kind}/"
         return f"/{kind}/{self.random.choice(self.ids[kind][self.random.choice(sites)])}/"
 
+    def csrf_headers(self) -> dict:
+        token = next((c.value for c in self.jar if c.name == "csrftoken"), "")
+        return {"X-CSRFToken": token, "Referer": self.base + "/"}
+
+    def triage(self) -> tuple[str, int | str]:
+        """POST one transition on one of the few recent alerts of the person's sites."""
+        sites = [s for s in (self.sites or self.ids["alerts"]) if self.ids["alerts"].get(s)]
+        if not sites:
+            return "/alerts/", 302
+        alert = self.random.choice(self.ids["alerts"][self.random.choice(sites)])
+        path = f"/alerts/{alert}/{self.random.choice(TRIAGE_VERBS)}/"
+        return path, self.request(path, {}, headers=self.csrf_headers())[0]
+
+    def retry_twice(self) -> tuple[str, int | str]:
+        """A job's retry form submitted twice at once, to two servers: one copy expected."""
+        page = self.detail("jobs")
+        status, body = self.request(page)
+        match = re.search(r'name="key" value="([^"]+)"', body.decode(errors="replace"))
+        if status != 200 or not match:
+            return page, status
+        key, path = match.group(1), page + "retry/"
+        statuses: list = []
+
+        def submit(base):
+            request = urllib.request.Request(
+                base + path,
+                data=urllib.parse.urlencode({"key": key}).encode(),
+                headers=self.csrf_headers(),
+            )
+            try:
+                with self.opener.open(request, timeout=REQUEST_TIMEOUT_S) as response:
+                    statuses.append(response.status)
+            except urllib.error.HTTPError as error:
+                statuses.append(error.code)
+            except (OSError, urllib.error.URLError) as error:
+                statuses.append(type(error).__name__)
+
+        targets = (self.bases * 2)[:2]
+        threads = [threading.Thread(target=submit, args=(base,)) for base in targets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(REQUEST_TIMEOUT_S + 5)
+        self.retry_keys.append((key, statuses))
+        return path, 302 if statuses == [302, 302] else statuses
+
     def next_page(self) -> tuple[str, str, dict]:
         """(kind, path, headers): the mix of a person watching the console."""
         roll = self.random.random()
@@ -321,8 +394,19 @@ def drive(client: LoadClient, deadline: float, max_requests: int, results: list,
     for _ in range(max_requests):
         if time.monotonic() >= deadline:
             break
-        kind, path, headers = client.next_page()
+        roll = client.random.random() if client.writes else 1.0
         started = time.monotonic()
+        if roll < WRITE_SHARE["triage"] + WRITE_SHARE["retry"]:
+            kind = "triage" if roll < WRITE_SHARE["triage"] else "retry"
+            try:
+                path, status = client.triage() if kind == "triage" else client.retry_twice()
+            except (OSError, urllib.error.URLError) as error:
+                path, status = kind, f"{type(error).__name__}"
+            # A write answers with a redirect: count it as the 200 of a page.
+            status = 200 if status == 302 else status
+            mine.append((kind, status, time.monotonic() - started, path))
+            continue
+        kind, path, headers = client.next_page()
         try:
             status, _ = client.request(path, headers=headers)
         except (OSError, urllib.error.URLError) as error:
@@ -365,13 +449,14 @@ def markdown(summary: dict, args, label: str, measured_s: float, login_s: float)
     lines = [
         f"Measured {when} on {os.cpu_count()} CPUs; database `{DATABASE}` ({label}).",
         f'`make load ARGS="{" ".join(args.command_line)}"`: {args.clients} clients, '
-        f"gunicorn {args.workers} sync workers, {measured_s:.0f} s "
+        f"{args.servers} gunicorn instance(s) of {args.workers} sync workers on one "
+        f"database, {measured_s:.0f} s "
         f"(after {args.clients} logins through the form in {login_s:.0f} s).",
         "",
         "| requests | count | per second | p50 ms | p95 ms | p99 ms |",
         "|---|--:|--:|--:|--:|--:|",
     ]
-    order = ["all", "dashboard", "panel", "json", "list", "detail"]
+    order = ["all", "dashboard", "panel", "json", "list", "detail", "triage", "retry"]
     for kind in order:
         row = summary["rows"].get(kind)
         if row:
@@ -387,7 +472,8 @@ def markdown(summary: dict, args, label: str, measured_s: float, login_s: float)
             f"request mostly waits its turn: by Little's law {args.clients} clients at "
             f"{everything['per_s']:.0f} requests/s spend about "
             f"{args.clients / everything['per_s'] * 1000:.0f} ms per request, whatever the "
-            f"page; the work itself is about {args.workers / everything['per_s'] * 1000:.0f} "
+            f"page; the work itself is about "
+            f"{args.servers * args.workers / everything['per_s'] * 1000:.0f} "
             f"ms of a worker per request on average."
         )
     errors = summary["errors"]
@@ -395,18 +481,90 @@ def markdown(summary: dict, args, label: str, measured_s: float, login_s: float)
     lines.append("")
     lines.append(f"Errors: **{total}**" + (":" if total else " (any status but 200 counts)."))
     lines.extend(f"- {status} on {path}: {count}" for (status, path), count in errors.items())
+    check = summary.get("consistency")
+    if check:
+        lines += ["", "Consistency check (the database after the run):", ""]
+        lines += [f"- {line}" for line in check["lines"]]
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
+def write_doc(section: str, several: bool = False) -> None:
+    """Replace the run's section of RELIABILITY.md (one server, or several with writes)."""
+    start, end = (SEVERAL_START, SEVERAL_END) if several else (START, END)
     text = DOC.read_text() if DOC.exists() else ""
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        DOC.write_text(f"{before}{START}\n{section}\n{END}{after}")
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        DOC.write_text(f"{before}{start}\n{section}\n{end}{after}")
     else:
-        DOC.write_text(f"{text.rstrip()}\n\n{START}\n{section}\n{END}\n")
+        DOC.write_text(f"{text.rstrip()}\n\n{start}\n{section}\n{end}\n")
     print(f"Wrote the figures into {DOC.relative_to(ROOT)}.")
+
+
+def consistency(database_url: str, since: dt.datetime, clients) -> dict:
+    """Read back what the writers did: every write is there once, none is lost."""
+    problems, lines = [], []
+    conn = psycopg2.connect(database_url)
+    schema = os.environ.get("AIMONITOR_AI_SCHEMA", "biz")
+    with conn.cursor() as cursor:
+        # Triage: each alert's events, in order, are a chain from its first "from" to its
+        # present state; a lost update or a transition applied twice breaks the chain.
+        cursor.execute(
+            "SELECT target_ids[1], details ->> 'from', details ->> 'to' FROM aimonitor_auditevent"
+            " WHERE created_at >= %s AND target_table = 'ai_run_logs'"
+            " AND cardinality(target_ids) = 1 ORDER BY id",
+            [since],
+        )
+        chains: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for target, before, after in cursor.fetchall():
+            chains[target].append((before, after))
+        if chains:
+            cursor.execute(
+                f"SELECT id, coalesce(alert_status, 'pending') FROM {schema}.ai_run_logs"
+                " WHERE id = ANY(%s)",
+                [list(chains)],
+            )
+            state = dict(cursor.fetchall())
+        broken = [
+            target
+            for target, chain in chains.items()
+            if any(b != a for (_, a), (b, _) in zip(chain, chain[1:], strict=False))
+            or any(before == after for before, after in chain)
+            or chain[-1][1] != state.get(target)
+        ]
+        transitions = sum(len(chain) for chain in chains.values())
+        lines.append(
+            f"triage: {transitions:,} transitions audited on {len(chains):,} alerts; "
+            f"{len(chains) - len(broken):,} alerts' audit trails chain to their present state"
+            + (f", **{len(broken)} do not**: {broken[:10]}" if broken else " (all).")
+        )
+        if broken:
+            problems.append("triage")
+        # Retries: each form key made exactly one copy and one audit event.
+        keys = [key for client in clients for key, _ in client.retry_keys]
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT details ->> 'new_job_id'),"
+            " count(DISTINCT details ->> 'retry_of') FROM aimonitor_auditevent"
+            " WHERE created_at >= %s AND target_table = 'ai_trigger_jobs' AND action = 'retry'",
+            [since],
+        )
+        events, new_jobs, _originals = cursor.fetchone()
+        cursor.execute(
+            f"SELECT count(*) FROM {schema}.ai_trigger_jobs WHERE is_forced AND created_at >= %s",
+            [since],
+        )
+        copies = cursor.fetchone()[0]
+        both = sum(1 for c in clients for _, st in c.retry_keys if st == [302, 302])
+        lines.append(
+            f"retry: {len(keys):,} forms each submitted twice at once to two servers "
+            f"({both:,} answered 302 twice); {copies:,} forced copies and {events:,} audit "
+            f"events ({new_jobs:,} distinct new jobs)"
+            + (" — one each." if copies == events == new_jobs == len(keys) else " — **mismatch**.")
+        )
+        if not copies == events == new_jobs == len(keys):
+            problems.append("retry")
+    conn.close()
+    return {"lines": lines, "problems": problems}
 
 
 def main(argv=None) -> int:
@@ -417,6 +575,10 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--no-doc", action="store_true", help="do not update RELIABILITY.md")
+    parser.add_argument("--servers", type=int, default=1, help="gunicorn instances")
+    parser.add_argument(
+        "--writes", action="store_true", help="operators triage and retry; check afterwards"
+    )
     args = parser.parse_args(argv)
     args.command_line = argv if argv is not None else sys.argv[1:]
 
@@ -436,14 +598,27 @@ def main(argv=None) -> int:
         )
     ids = detail_ids(database_url)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"aimonitor-load-gunicorn-{port}.log"
-    server = start_gunicorn(env, port, args.workers, log_path)
+    bases, servers, logs = [], [], []
+    for _ in range(args.servers):
+        port = free_port()
+        bases.append(f"http://127.0.0.1:{port}")
+        logs.append(Path(os.environ.get("TMPDIR", "/tmp")) / f"aimonitor-load-gunicorn-{port}.log")
+        servers.append(start_gunicorn(env, port, args.workers, logs[-1]))
+    log_path = ", ".join(str(path) for path in logs)
+    since = dt.datetime.now(dt.UTC)
     try:
-        wait_healthy(base, server)
+        for base, server in zip(bases, servers, strict=True):
+            wait_healthy(base, server)
         clients = [
-            LoadClient(base, USERS[n % len(USERS)][0], password, USERS[n % len(USERS)][3], ids, n)
+            LoadClient(
+                bases,
+                USERS[n % len(USERS)][0],
+                password,
+                USERS[n % len(USERS)][3],
+                ids,
+                n,
+                writes=args.writes and USERS[n % len(USERS)][1] in WRITERS,
+            )
             for n in range(args.clients)
         ]
         started = time.monotonic()
@@ -475,16 +650,20 @@ def main(argv=None) -> int:
             thread.join(timeout=args.duration + REQUEST_TIMEOUT_S + 10)
         measured_s = time.monotonic() - started
     finally:
-        stop(server)
+        for server in servers:
+            stop(server)
 
     summary = summarise(results, measured_s)
+    if args.writes:
+        summary["consistency"] = consistency(database_url, since, clients)
     section = markdown(summary, args, label, measured_s, login_s)
     print(section)
     if not args.no_doc:
-        write_doc(section)
+        write_doc(section, several=args.servers > 1 or args.writes)
     if summary["errors"]:
         print(f"gunicorn's log: {log_path}")
-    return 1 if summary["errors"] else 0
+    failed = summary["errors"] or summary.get("consistency", {}).get("problems")
+    return 1 if failed else 0
 
 
 def _catching(run, failures: list, name: str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,13 +23,16 @@ from aimonitor.models import CacheEntry, RunLog, SiteAccess, TriggerJob
 from aimonitor.roles import sync_role_groups
 
 PASSWORD = "correct horse battery staple"
+# AIMONITOR_TEST_PARTITIONED=1: the session's AI tables are the partitioned variant
+# (create_ai_tables --partitioned), so the same tests prove both (make test-partitioned).
+PARTITIONED = os.environ.get("AIMONITOR_TEST_PARTITIONED") == "1"
 
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database gets the AI tables from the shipped DDL."""
+    """The test database gets the AI tables from the shipped DDL (plain or partitioned)."""
     with django_db_blocker.unblock():
-        call_command("create_ai_tables", verbosity=0)
+        call_command("create_ai_tables", verbosity=0, partitioned=PARTITIONED)
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,22 @@ class Command(BaseCommand):
             action="store_true",
             help="Change nothing; exit non-zero naming every missing table or column.",
         )
+        parser.add_argument(
+            "--partitioned",
+            action="store_true",
+            help=(
+                "Create ai_run_logs and ai_trigger_jobs partitioned by month of created_at "
+                "(primary keys (id, created_at), a DEFAULT partition); run again to add "
+                "the months that came into range."
+            ),
+        )
 
-    def handle(self, *args, check: bool = False, **options):
+    def handle(self, *args, check: bool = False, partitioned: bool = False, **options):
         if not check:
             try:
-                ai_tables.create_missing()
+                ai_tables.create_missing(partitioned=partitioned)
+            except ai_tables.NotPartitionable as error:
+                raise CommandError(str(error)) from error
             except DatabaseError as error:
                 # A table that exists without a column an index needs: report
                 # what is missing below instead of the raw SQL error.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from django.core.management.base import BaseCommand
-from django.db import connection
+from django.db import connection, transaction
 
 from aimonitor import rollup
 
@@ -29,19 +29,28 @@ class Command(BaseCommand):
 
     def handle(self, *args, rebuild: bool, no_wait: bool, **options):
         started = time.monotonic()
-        with connection.cursor() as cursor:
-            # Summing a whole table is the one place a statement may run long.
-            cursor.execute("SET statement_timeout = 0")
         if rebuild:
             rollup.rebuild()
         if no_wait:
-            rollup.refresh(lag=0, unbounded=True)  # places the first closed hour
-            state = rollup.refresh(lag=0, unbounded=True)
+            refresh(lag=0)  # places the first closed hour
+            state = refresh(lag=0)
         else:
-            rollup.refresh(unbounded=True)  # places the first closed hour, notes the newest id
+            refresh()  # places the first closed hour, notes the newest id
             time.sleep(rollup.LAG_SECONDS)
-            state = rollup.refresh(lag=rollup.LAG_SECONDS, unbounded=True)
+            state = refresh(lag=rollup.LAG_SECONDS)
         self.stdout.write(
             f"Rollups hold the calls created before {state.covered_until} with ids up to "
             f"{state.max_id:,} ({time.monotonic() - started:.1f} s)."
         )
+
+
+def refresh(**options) -> rollup.State:
+    """One unbounded refresh: summing a whole table is the one place a statement may run long.
+
+    ``SET LOCAL`` in its own transaction, not ``SET``: through a pooler in transaction
+    mode (PgBouncer) a session setting would stay on a server connection that other
+    clients then use (docs/SCALING.md).
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 0")
+        return rollup.refresh(unbounded=True, **options)

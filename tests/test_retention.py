@@ -1,0 +1,63 @@
+"""Retention: removing old calls (dropping a month's partition, or DELETE on the plain
+table) leaves the rollups' closed hours as they were (docs/SCALING.md).
+
+Runs on both table variants (``make test-partitioned``): on the partitioned one the old
+month's partition is detached and dropped, as a retention job would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection
+from django.utils import timezone
+
+from aimonitor import rollup
+from aimonitor.localtime import local_day_bounds
+from aimonitor.models import RunLog
+from tests.conftest import PARTITIONED, make_run
+
+
+def remove_calls_before(cutoff: dt.datetime) -> list[str]:
+    """What a retention job does; the partitions dropped (none on the plain table)."""
+    table = connection.ops.quote_name(RunLog._meta.db_table)
+    with connection.cursor() as cursor:
+        if not PARTITIONED:
+            cursor.execute(f"DELETE FROM {table} WHERE created_at < %s", [cutoff])
+            return []
+        cursor.execute(
+            f"SELECT DISTINCT tableoid::regclass::text FROM {table} WHERE created_at < %s",
+            [cutoff],
+        )
+        partitions = [row[0] for row in cursor.fetchall()]
+        for partition in partitions:
+            assert not partition.endswith("_default")  # the old month has its own partition
+            cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {partition}")
+            cursor.execute(f"DROP TABLE {partition}")
+    return partitions
+
+
+def test_dropping_old_calls_keeps_their_hours_in_the_rollups(db, settings):
+    settings.ROLLUP_LAG_SECONDS = 0
+    now = timezone.now()
+    old_day = timezone.localdate(now - dt.timedelta(days=95))
+    old_start = local_day_bounds(old_day)[0]
+    for minutes in (60, 61, 600):
+        make_run(created_at=old_start + dt.timedelta(minutes=minutes), tokens_used=10)
+    make_run(created_at=now - dt.timedelta(days=1), tokens_used=5)
+    windows = {"old": local_day_bounds(old_day), "recent": (now - dt.timedelta(days=2), now)}
+    rollup.refresh(unbounded=True)
+    rollup.refresh(unbounded=True)
+    before = rollup.sums(None, windows)
+
+    dropped = remove_calls_before(now - dt.timedelta(days=60))
+    state = rollup.refresh(unbounded=True)
+
+    assert len(dropped) == (1 if PARTITIONED else 0)
+    assert not RunLog.objects.filter(created_at__lt=now - dt.timedelta(days=60)).exists()
+    after = rollup.sums(None, windows)
+    assert before["old"]["calls"] == after["old"]["calls"] == 3
+    assert after["old"]["success_tokens"] == 30
+    assert after["recent"]["calls"] == before["recent"]["calls"] == 1
+    # Not taken for an emptied table (that would rebuild): the newest id is unchanged.
+    assert state.covered_until is not None and state.max_id == RunLog.objects.latest("id").id

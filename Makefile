@@ -18,10 +18,11 @@ run: $(STAMP)  ## Serve the console with demo data on http://127.0.0.1:8000
 	DJANGO_DEBUG=1 $(PY) manage.py setup_console
 	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 
-test: $(STAMP)  ## Lint, then the whole suite on real PostgreSQL
+test: $(STAMP)  ## Lint, then the whole suite on real PostgreSQL (plain and partitioned tables)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-partitioned
 
 # The figure, list and action tests again, on the partitioned variant of the AI tables
 # (create_ai_tables --partitioned), so both variants are proven by the same tests.

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from aimonitor.access import can_see_site
+from aimonitor.timestamps import OutOfRangeTime
 
 PAGE_SIZES = (25, 50, 100)
 # Counting stops here: "10,000+" is as useful to a person as the exact figure
@@ -231,6 +232,8 @@ def csv_cell(value):
     """One exported value: local ISO times, and text defused against formula injection."""
     if isinstance(value, dt.datetime):
         return timezone.localtime(value).isoformat()
+    if isinstance(value, OutOfRangeTime):
+        return value.raw  # "infinity", as PostgreSQL writes it
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         return "'" + value
     return value

@@ -410,8 +410,8 @@ class RunLatencyRollup(models.Model):
     site_id = models.BigIntegerField()
     bucket = models.IntegerField()
     calls = models.BigIntegerField(default=0)
-    min_ms = models.IntegerField()
-    max_ms = models.IntegerField()
+    min_ms = models.BigIntegerField()
+    max_ms = models.BigIntegerField()
 
     class Meta:
         constraints = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -27,7 +27,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
-from aimonitor.access import can_see_site
+from aimonitor.access import ALL_SITES, can_see_site, visible_site_ids
+from aimonitor.models import SiteName, site_label
+from aimonitor.timestamps import OutOfRangeTime
 
 PAGE_SIZES = (25, 50, 100)
 # Counting stops here: "10,000+" is as useful to a person as the exact figure
@@ -290,23 +292,100 @@ def csv_cell(value):
     """One exported value: local ISO times, and text defused against formula injection."""
     if isinstance(value, dt.datetime):
         return timezone.localtime(value).isoformat()
+    if isinstance(value, OutOfRangeTime):
+        return value.raw  # "infinity", as PostgreSQL writes it
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         return "'" + value
     return value
 
 
-def stream_csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    """Stream ``rows`` (an iterator of tuples) as a CSV download."""
+def stream_csv(filename: str, header: list[str], rows, fallback: str | None = None):
+    """Stream ``rows`` (an iterator of tuples) as a CSV download Excel opens in UTF-8.
+
+    The file starts with a byte-order mark (without it Excel reads UTF-8 as the
+    system's code page: mojibake on a Chinese Windows). An error while streaming is
+    not caught: the server then aborts the chunked response, so the client sees an
+    incomplete transfer rather than a well-formed, truncated file (docs/RELIABILITY.md).
+    ``fallback`` is an ASCII file name for clients without RFC 5987 ``filename*``.
+    """
     writer = csv.writer(_Echo())
 
     def lines():
-        yield writer.writerow(header)
+        yield "\ufeff" + writer.writerow(header)
         for row in rows:
             yield writer.writerow([csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = attachment(filename, fallback)
     return response
+
+
+def attachment(filename: str, fallback: str | None = None) -> str:
+    """``Content-Disposition`` of a download; a non-ASCII name as RFC 5987 ``filename*``."""
+    if filename.isascii():
+        return f'attachment; filename="{filename}"'
+    plain = fallback if fallback and fallback.isascii() else "export.csv"
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _slug(text: str) -> str:
+    """Letters and digits of any script, other runs as "-": safe in a file name."""
+    return re.sub(r"[\W_]+", "-", text).strip("-")[:40]
+
+
+def csv_file_name(what: str, user, form: FilterForm, *, with_name: bool = True) -> str:
+    """What, which site and when: ``runs_site-2_2026-11-28.csv``.
+
+    The site is the ``site`` filter, else the user's sites (``all-sites`` for every
+    site); a named site adds its name. The dates are the ``date_from``/``date_to``
+    filters, else the local day of the export.
+    """
+    site = form.cleaned_data.get("site")
+    sites = [site] if site is not None else visible_site_ids(user)
+    if sites is ALL_SITES:
+        where = "all-sites"
+    elif len(sites) == 1:
+        where = f"site-{sites[0]}"
+        name = SiteName.objects.filter(site_id=sites[0]).values_list("name", flat=True).first()
+        if with_name and name and _slug(name):
+            where += f"-{_slug(name)}"
+    elif not sites:
+        where = "no-sites"
+    else:
+        where = (
+            "sites-" + "-".join(str(s) for s in sites) if len(sites) <= 5 else f"{len(sites)}-sites"
+        )
+    date_from, date_to = form.cleaned_data.get("date_from"), form.cleaned_data.get("date_to")
+    if date_from and date_to:
+        when = date_from.isoformat() if date_from == date_to else f"{date_from}_to_{date_to}"
+    elif date_from or date_to:
+        when = f"from-{date_from}" if date_from else f"to-{date_to}"
+    else:
+        when = timezone.localdate().isoformat()
+    return f"{what}_{where}_{when}.csv"
+
+
+def with_site_names(fields: list[str], rows):
+    """``rows`` with a ``site_name`` beside ``site_id`` (unnamed sites read "Site N")."""
+    if "site_id" not in fields:
+        yield from rows
+        return
+    at = fields.index("site_id") + 1
+    names = dict(SiteName.objects.values_list("site_id", "name"))
+    labels: dict[int, str] = {}
+    for row in rows:
+        site_id = row[at - 1]
+        if site_id not in labels:
+            labels[site_id] = names.get(site_id) or str(site_label(site_id))
+        yield (*row[:at], labels[site_id], *row[at:])
+
+
+def csv_header(fields: list[str]) -> list[str]:
+    """The export's columns: ``fields``, with ``site_name`` after ``site_id``."""
+    if "site_id" not in fields:
+        return list(fields)
+    at = fields.index("site_id") + 1
+    return [*fields[:at], "site_name", *fields[at:]]
 
 
 class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
@@ -315,7 +394,7 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
     model = None
     filter_form_class = FilterForm
     htmx_partial = "results"
-    csv_filename = "export.csv"
+    csv_filename = "export.csv"  # its stem names the file: runs_site-2_2026-11-28.csv
     csv_fields: list[str] = []  # never request_prompt / response_text
 
     def get_form(self) -> FilterForm:
@@ -339,7 +418,7 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         form.check_site_access()
         queryset = self.get_queryset(form)
         if request.GET.get("format") == "csv":
-            return self.render_csv(queryset)
+            return self.render_csv(queryset, form)
         page = CappedPage(
             queryset,
             form.cleaned_data.get("page") or 1,
@@ -348,7 +427,7 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         context = self.get_context_data(form=form, page=page, invalid=False)
         return self.render_to_response(context)
 
-    def render_csv(self, queryset) -> StreamingHttpResponse:
+    def render_csv(self, queryset, form: FilterForm) -> StreamingHttpResponse:
         """The filtered rows as CSV, streamed from a server-side cursor."""
 
         # The database is chosen now, during the request (the replica, or the primary
@@ -363,7 +442,14 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
                     queryset.using(database).values_list(*self.csv_fields).iterator(chunk_size=2000)
                 )
 
-        return stream_csv(self.csv_filename, self.csv_fields, rows())
+        what = self.csv_filename.removesuffix(".csv")
+        user = self.request.user
+        return stream_csv(
+            csv_file_name(what, user, form),
+            csv_header(self.csv_fields),
+            with_site_names(self.csv_fields, rows()),
+            fallback=csv_file_name(what, user, form, with_name=False),
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

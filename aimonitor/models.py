@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from aimonitor.access import ALL_SITES, visible_site_ids
+from aimonitor.deepjson import DeepJSONField
 from aimonitor.localtime import local_day_bounds
 
 
@@ -158,7 +159,7 @@ class TriggerJob(models.Model):
     event_type = models.CharField(_("event type"), max_length=64)
     member_id = models.BigIntegerField(_("member id"), null=True, blank=True)
     connector_type = models.CharField(_("connector"), max_length=32, default="feiqiu")
-    payload = models.JSONField(_("payload"), null=True, blank=True)
+    payload = DeepJSONField(_("payload"), null=True, blank=True)
     app_chain = models.TextField(_("app chain"), null=True, blank=True)
     is_forced = models.BooleanField(_("forced"), default=False)
     status = models.CharField(
@@ -198,7 +199,7 @@ class CacheEntry(models.Model):
     site_id = models.BigIntegerField(_("site"))
     cache_type = models.CharField(_("cache type"), max_length=64)
     target_id = models.CharField(_("target id"), max_length=64)
-    result_json = models.JSONField(_("result"), null=True, blank=True)
+    result_json = DeepJSONField(_("result"), null=True, blank=True)
     status = models.CharField(
         _("status"), max_length=32, choices=Status.choices, default=Status.VALID
     )
@@ -443,8 +444,8 @@ class RunLatencyRollup(models.Model):
     site_id = models.BigIntegerField()
     bucket = models.IntegerField()
     calls = models.BigIntegerField(default=0)
-    min_ms = models.IntegerField()
-    max_ms = models.IntegerField()
+    min_ms = models.BigIntegerField()
+    max_ms = models.BigIntegerField()
 
     class Meta:
         constraints = [

@@ -51,7 +51,8 @@ logger = logging.getLogger(__name__)
 GRACE = dt.timedelta(minutes=5)
 # An observed id is adopted this many seconds later (transactions open longer are rare).
 LAG_SECONDS = 60
-# Latency buckets: bucket b holds [1.02^b - 1, 1.02^(b+1) - 1) ms.
+# Latency buckets: bucket b >= 0 holds [1.02^b - 1, 1.02^(b+1) - 1) ms; bucket -1 - b
+# the negative latencies (clock skew) of the same magnitude.
 BUCKET_RATIO = 1.02
 HOUR = dt.timedelta(hours=1)
 # The most one request's refresh sums: hours closed, and ids adopted.
@@ -64,7 +65,14 @@ def _table(model) -> str:
 
 
 def _bucket_sql(column: str) -> str:
-    return f"floor(ln(greatest({column}, 0) + 1) / ln({BUCKET_RATIO}))::int"
+    """The latency bucket of ``column``; negative latencies (clock skew) mirror the positive
+    ones below bucket 0, so a percentile among them is as close as among the others.
+
+    In float8: ``2147483647 + 1`` (the largest integer, which the contract allows) would
+    overflow integer arithmetic.
+    """
+    magnitude = f"floor(ln(abs({column}::float8) + 1) / ln({BUCKET_RATIO}))::int"
+    return f"CASE WHEN {column} < 0 THEN -1 - {magnitude} ELSE {magnitude} END"
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "aimonitor.context_processors.console",
             ],
+            # |date and |time that also show times datetime cannot hold ("never").
+            "builtins": ["aimonitor.templatetags.moments"],
         },
     }
 ]

@@ -10,7 +10,6 @@ exactly those: rows that began to match in between are not retried.
 
 from __future__ import annotations
 
-import json
 import uuid
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import DetailView
 
+from aimonitor.deepjson import MAX_DEPTH, pretty
 from aimonitor.listing import (
     BigIntegerField,
     CodeField,
@@ -366,12 +366,11 @@ class JobDetailView(LoginRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         job = self.object
         origin = list_origin(self.back_data or self.request.GET, self.request.user)
+        payload_json, laid_out = pretty(job.payload) if job.payload is not None else (None, True)
         context.update(
-            payload_json=(
-                json.dumps(job.payload, indent=2, ensure_ascii=False, sort_keys=True)
-                if job.payload is not None
-                else None
-            ),
+            payload_json=payload_json,
+            payload_too_deep=not laid_out,
+            max_json_depth=MAX_DEPTH,
             wait_ms=milliseconds(job.created_at, job.started_at),
             run_ms=milliseconds(job.started_at, job.finished_at),
             total_ms=milliseconds(job.created_at, job.finished_at),

@@ -18,6 +18,7 @@ from aimonitor.listing import (
     FilterForm,
 )
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.timestamps import is_moment
 
 PROMPT_PERMISSION = "aimonitor.view_prompt"
 SENSITIVE_FIELDS = ("request_prompt", "response_text")
@@ -67,8 +68,8 @@ class RunListView(FilteredListView):
 
 
 def milliseconds(start, end) -> int | None:
-    """``end - start`` in whole milliseconds, or None when either is unknown."""
-    if start is None or end is None:
+    """``end - start`` in whole milliseconds, or None when either is unknown (or infinite)."""
+    if not (is_moment(start) and is_moment(end)):
         return None
     return round((end - start).total_seconds() * 1000)
 
@@ -107,12 +108,8 @@ class RunDetailView(LoginRequiredMixin, DetailView):
 
     def alert_url(self, run: RunLog) -> str:
         """The alerts list narrowed to this call's app, site and local day."""
-        day = timezone.localdate(run.created_at).isoformat()
-        params = {
-            "alert_status": "all",
-            "app_type": run.app_type,
-            "site": run.site_id,
-            "date_from": day,
-            "date_to": day,
-        }
+        params = {"alert_status": "all", "app_type": run.app_type, "site": run.site_id}
+        if is_moment(run.created_at):
+            day = timezone.localdate(run.created_at).isoformat()
+            params.update(date_from=day, date_to=day)
         return "/alerts/?" + urlencode(params)

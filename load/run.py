@@ -208,6 +208,10 @@ def start_gunicorn(env: dict, port: int, workers: int, log_path: Path) -> subpro
         "aimonitor.wsgi",
         "--workers",
         str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
         "--bind",
         f"127.0.0.1:{port}",
         "--timeout",
@@ -449,8 +453,8 @@ def markdown(summary: dict, args, label: str, measured_s: float, login_s: float)
     lines = [
         f"Measured {when} on {os.cpu_count()} CPUs; database `{DATABASE}` ({label}).",
         f'`make load ARGS="{" ".join(args.command_line)}"`: {args.clients} clients, '
-        f"{args.servers} gunicorn instance(s) of {args.workers} sync workers on one "
-        f"database, {measured_s:.0f} s "
+        f"{args.servers} gunicorn instance(s) of {args.workers} gthread workers × 8 threads "
+        f"on one database, {measured_s:.0f} s "
         f"(after {args.clients} logins through the form in {login_s:.0f} s).",
         "",
         "| requests | count | per second | p50 ms | p95 ms | p99 ms |",

@@ -146,8 +146,8 @@ def test_list_counts_equal_sql_counts(client, alice, mixed_rows, params, where):
 @pytest.mark.parametrize("params,where", FILTER_CASES)
 def test_csv_has_the_same_rows(client, alice, mixed_rows, params, where):
     response = client_for(client, alice).get("/alerts/", {**params, "format": "csv"})
-    lines = b"".join(response.streaming_content).decode().strip().splitlines()
-    assert lines[0].startswith("id,created_at,site_id,app_type")
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").strip().splitlines()
+    assert lines[0].startswith("id,created_at,site_id,site_name,app_type")
     assert len(lines) - 1 == sql_count(f"{ALERT_SQL} AND site_id IN (1, 2) AND {where}")
 
 

@@ -78,7 +78,7 @@ def test_filters_select_the_same_rows_as_sql(client, alice, entries, params, whe
 
 def test_csv_is_the_filtered_rows_without_results(client, alice, entries):
     response = client_for(client, alice).get("/cache/", {"target_id": "42", "format": "csv"})
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [int(row["id"]) for row in rows] == sql_ids("site_id IN (1, 2) AND target_id = '42'")
     assert "result_json" not in rows[0]

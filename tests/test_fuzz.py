@@ -10,6 +10,7 @@ no value that could be markup comes back unescaped in an HTML page.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 import pytest
@@ -414,3 +415,145 @@ def test_admin_change_list_lookups_never_break_a_page(client, root, data, path):
     for lookup in lookups:  # each lookup once with each troublemaker
         for value in TROUBLE:
             check(client.get(path, {lookup: value}), {lookup: [value]}, f"GET {path}")
+
+
+# --- Row values ----------------------------------------------------------------------
+# Not only what people send: every value the data contract lets the AI service write
+# must show on every page. Each example writes one run, one job and one cache entry
+# with hypothesis' choice of the columns' extremes, then opens every page that shows
+# them (lists, CSV, details, dashboard, JSON, panels, the admin) and retries the job.
+
+TIMES = st.one_of(
+    st.sampled_from(
+        [
+            "infinity",
+            "-infinity",
+            "10000-01-01 00:00:00+00",
+            "294276-12-31 23:59:59+00",
+            "0001-01-01 00:00:00+00 BC",
+            "4713-01-01 00:00:00+00 BC",
+            "9999-12-31 23:59:59+00",
+            "0001-01-01 00:00:00+00",
+            "2026-11-27 16:00:00+00",  # local midnight in Asia/Shanghai
+            "2026-11-27 15:59:59.999999+00",
+        ]
+    ),
+    st.datetimes(
+        min_value=dt.datetime(1, 1, 2),
+        max_value=dt.datetime(9999, 12, 30),
+    ).map(lambda moment: moment.isoformat() + "+00"),
+)
+NULLABLE_TIMES = st.one_of(st.none(), TIMES)
+INTEGERS = st.one_of(
+    st.none(), st.sampled_from([2**31 - 1, -(2**31), 0, -1]), st.integers(-(2**31), 2**31 - 1)
+)
+BIGINTS = st.sampled_from([1, 2, 2**63 - 1])
+CODES = st.one_of(
+    st.sampled_from(["success", "failed", "timeout", "circuit_open", "running", "z" * 32]),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=32),
+)
+APP_TYPES = st.one_of(
+    st.sampled_from(["app1_chat", "a" * 64, "chat v2", "静安旗舰店"]),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=64),
+)
+JSONS = st.one_of(
+    st.none(),
+    st.integers(0, 3000).map(lambda depth: "[" * depth + "1" + "]" * depth),
+    st.integers(0, 3000).map(lambda depth: '{"a": ' * depth + "null" + "}" * depth),
+    st.sampled_from(['{"batch_id": "b1"}', '"text"', "[]", '{"x": "]]]}}}"}']),
+)
+# Each example opens twenty-odd pages: fewer examples than the parameter fuzzing.
+ROW_FUZZ = settings(FUZZ, max_examples=max(5, FUZZ.max_examples // 4))
+ROW_PAGES = [
+    "/",
+    "/dashboard.json",
+    "/dashboard/panels/today/",
+    "/dashboard/panels/app_health/",
+    "/dashboard/panels/recent_alerts/",
+    "/runs/",
+    "/runs/?format=csv",
+    "/runs/{run}/",
+    "/alerts/",
+    "/alerts/?format=csv&alert_status=all",
+    "/jobs/",
+    "/jobs/?format=csv",
+    "/jobs/{job}/",
+    "/cache/",
+    "/cache/?format=csv",
+    "/admin/aimonitor/runlog/",
+    "/admin/aimonitor/runlog/{run}/change/",
+    "/admin/aimonitor/triggerjob/",
+    "/admin/aimonitor/triggerjob/{job}/change/",
+    "/admin/aimonitor/cacheentry/",
+    "/admin/aimonitor/cacheentry/{cache}/change/",
+]
+
+
+def insert_row(sql: str, values: list) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchone()[0]
+
+
+@given(
+    run=st.fixed_dictionaries(
+        {
+            "site": BIGINTS,
+            "app": APP_TYPES,
+            "status": CODES,
+            "tokens": INTEGERS,
+            "latency": INTEGERS,
+            "created": TIMES,
+            "finished": NULLABLE_TIMES,
+            "member": st.one_of(st.none(), BIGINTS),
+        }
+    ),
+    job=st.fixed_dictionaries(
+        {"payload": JSONS, "created": TIMES, "started": NULLABLE_TIMES, "finished": NULLABLE_TIMES}
+    ),
+    cache=st.fixed_dictionaries({"result": JSONS, "created": TIMES, "expires": NULLABLE_TIMES}),
+)
+@ROW_FUZZ
+def test_every_row_value_the_contract_allows_shows_on_every_page(client, root, run, job, cache):
+    from aimonitor.models import CacheEntry, RunLog, TriggerJob
+
+    client.force_login(root)
+    ids = {
+        "run": insert_row(
+            f'INSERT INTO "{RunLog._meta.db_table}" (site_id, app_type, trigger_type, member_id,'
+            " tokens_used, latency_ms, status, created_at, finished_at)"
+            " VALUES (%s, %s, 'event', %s, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
+            " RETURNING id",
+            [
+                run["site"],
+                run["app"],
+                run["member"],
+                run["tokens"],
+                run["latency"],
+                run["status"],
+                run["created"],
+                run["finished"],
+            ],
+        ),
+        "job": insert_row(
+            f'INSERT INTO "{TriggerJob._meta.db_table}" (site_id, event_type, payload, status,'
+            " created_at, started_at, finished_at)"
+            " VALUES (1, 'consumption', %s::jsonb, 'failed', %s::timestamptz, %s::timestamptz,"
+            " %s::timestamptz) RETURNING id",
+            [job["payload"], job["created"], job["started"], job["finished"]],
+        ),
+        "cache": insert_row(
+            f'INSERT INTO "{CacheEntry._meta.db_table}" (site_id, cache_type, target_id,'
+            " result_json, created_at, expires_at)"
+            " VALUES (1, 'app3_clue', 't', %s::jsonb, %s::timestamptz, %s::timestamptz)"
+            " RETURNING id",
+            [cache["result"], cache["created"], cache["expires"]],
+        ),
+    }
+    for page in ROW_PAGES:
+        path = page.format(**ids)
+        check(client.get(path), {}, f"GET {path} with {run!r} {job!r} {cache!r}")
+    retried = client.post(f"/jobs/{ids['job']}/retry/")
+    assert retried.status_code < 500, (retried.status_code, job)

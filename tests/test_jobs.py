@@ -126,7 +126,7 @@ def test_skipped_duplicates_today_within_scope_and_site(client, alice, bob, jobs
 
 def test_csv_is_the_filtered_rows(client, alice, jobs):
     response = client_for(client, alice).get("/jobs/", {"batch": "b1", "format": "csv"})
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [int(row["id"]) for row in rows] == sql_ids(
         "site_id IN (1, 2) AND payload ->> 'batch_id' = 'b1'"

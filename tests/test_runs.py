@@ -32,7 +32,7 @@ def page_ids(response) -> list[int]:
 
 
 def csv_rows(response) -> list[dict]:
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(text)))
 
 

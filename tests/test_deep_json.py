@@ -125,7 +125,13 @@ def test_retry_all_matching_with_one_deep_job_retries_every_job(client, bob):
     confirm = client.post("/jobs/", data)
     assert confirm.status_code == 200
     assert 'id="retry-count" data-value="3"' in confirm.text
-    client.post("/jobs/", {**data, "confirm": "yes", "key": confirm.context["key"]})
+    confirmed = {
+        **data,
+        "confirm": "yes",
+        "ids": confirm.context["ids"],
+        "key": confirm.context["key"],
+    }
+    client.post("/jobs/", confirmed)
     copies = copies_of([job.pk for job in jobs])
     assert all(same_payload(original, copy) for original, copy in copies.items())
 

@@ -24,6 +24,7 @@ from aimonitor import rollup
 from aimonitor.access import visible_site_ids
 from aimonitor.listing import FilterForm
 from aimonitor.models import RunLog
+from aimonitor.timerange import TimeRangeForm
 from dashboard import figures
 
 logger = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ TEMPLATE = "dashboard/overview.html"
 PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
 
 
-class DashboardForm(FilterForm):
-    """Only ``site`` (400 when malformed, 403 when not the user's): no dates, no paging."""
+class DashboardForm(TimeRangeForm, FilterForm):
+    """``site`` (400 when malformed, 403 when not the user's) and the time range (24h
+    unless chosen): no dates, no paging."""
 
     date_from = date_to = page = page_size = None
+    default_range = "24h"
 
 
 class DashboardMixin(LoginRequiredMixin):
@@ -102,8 +105,12 @@ class DashboardView(DashboardMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        # Each panel polls its own fragment URL, keeping the chosen site.
-        query = f"?{urlencode({'site': kwargs['site']})}" if kwargs.get("site") else ""
+        # Each panel polls its own fragment URL, keeping the chosen site and range.
+        form = kwargs.get("form")
+        params = {**(form.range_params() if form is not None else {})}
+        if kwargs.get("site"):
+            params["site"] = kwargs["site"]
+        query = f"?{urlencode(params)}" if params else ""
         context["panel_urls"] = {
             panel: reverse("dashboard:panel", args=[panel]) + query for panel in PANELS
         }

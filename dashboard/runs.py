@@ -12,6 +12,7 @@ from django.views.generic import DetailView
 
 from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.timerange import TimeRangeForm
 
 PROMPT_PERMISSION = "aimonitor.view_prompt"
 SENSITIVE_FIELDS = ("request_prompt", "response_text")
@@ -19,7 +20,7 @@ RUN_AUDIT_TABLE = "ai_run_logs"
 TRIGGER_TYPES = ("event", "schedule", "manual", "chat", "batch")
 
 
-class RunFilterForm(FilterForm):
+class RunFilterForm(TimeRangeForm, FilterForm):
     app_type = CodeField(label=_("App type"), max_length=64)
     status = CodeField(label=_("Status"), suggestions=RunLog.Status.values)
     trigger_type = CodeField(label=_("Trigger"), suggestions=TRIGGER_TYPES)

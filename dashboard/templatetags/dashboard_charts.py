@@ -42,7 +42,7 @@ def metric(name: str, raw, shown, unit: str = "") -> str:
 
 
 @register.inclusion_tag("dashboard/charts.html#trend_chart")
-def trend_chart(trend: list[dict]) -> dict:
+def trend_chart(trend: list[dict], site=None) -> dict:
     """Bars of calls per day and a line of the success rate, as inline SVG geometry."""
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     peak = max((day["calls"] for day in trend), default=0) or 1
@@ -66,6 +66,7 @@ def trend_chart(trend: list[dict]) -> dict:
     # The success rate of a day without calls means nothing: the line skips it.
     line = " ".join(f"{day['centre']},{day['rate_y']}" for day in days if day["calls"])
     return {
+        "site": site,
         "days": days,
         "line": line,
         "peak": peak if any(day["calls"] for day in trend) else 0,
@@ -86,3 +87,22 @@ def trend_chart(trend: list[dict]) -> dict:
 def share_bar(fraction) -> dict:
     """A horizontal bar filled to ``fraction`` (0–1; more is drawn full)."""
     return {"filled": round(min(max(float(fraction or 0), 0.0), 1.0) * 100, 2)}
+
+
+@register.inclusion_tag("dashboard/charts.html#sparkline")
+def sparkline(hourly: list[dict], width: int = 160, height: int = 28) -> dict:
+    """Bars of failures per hour; each bar says its hour and count on hover and focus."""
+    peak = max((slot["count"] for slot in hourly), default=0) or 1
+    step = width / max(len(hourly), 1)
+    bars = [
+        {
+            **slot,
+            "x": round(index * step, 2),
+            "width": round(max(step * 0.8, 0.5), 2),
+            "height": round(max(slot["count"] / peak * height, 1 if slot["count"] else 0), 2),
+        }
+        for index, slot in enumerate(hourly)
+    ]
+    for bar in bars:
+        bar["y"] = round(height - bar["height"], 2)
+    return {"bars": bars, "width": width, "height": height, "peak": peak}

@@ -25,6 +25,7 @@ from django.views import View
 
 from aimonitor.listing import FilteredListView
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.sites import site_choices
 from aimonitor.operations.alerts import (
     BULK_LIMIT,
     RUN_LOGS_TABLE,
@@ -34,11 +35,13 @@ from aimonitor.operations.alerts import (
     require_triage,
     set_alert_status,
 )
+from alerts.describe import describe_filter
 from alerts.forms import AlertFilterForm, BulkActionForm
 
 ROW_TEMPLATE = "alerts/alerts.html#alert_row_swap"
 REFUSAL_TEMPLATE = "alerts/alerts.html#alert_row_refused"
 LAYOUTS = ("list", "compact")  # compact: no bulk checkbox (the dashboard's panel)
+PREVIEW_ROWS = 10  # the bulk confirmation shows the first rows it will change
 
 
 def attach_triage_events(alerts) -> None:
@@ -174,6 +177,11 @@ class AlertListView(FilteredListView):
                 to_label=RunLog.AlertStatus(to_status).label,
                 filter_params=form.active_params(),
                 back_url=list_url(form.active_params()),
+                description=describe_filter(form, dict(site_choices(self.request.user))),
+                preview=RunLog.objects.visible_to(self.request.user)
+                .filter(pk__in=ids)
+                .defer("request_prompt", "response_text")
+                .newest_first()[:PREVIEW_ROWS],
             )
         else:
             context["back_url"] = list_url(form.active_params() if form.is_valid() else {})

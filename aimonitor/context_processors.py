@@ -23,4 +23,5 @@ def console(request) -> dict:
         "nav_pending_alerts": pending,
         "nav_pending_alerts_capped": pending >= cap,
         "token_price_per_1k": settings.TOKEN_PRICE_PER_1K,
+        "currency": settings.CURRENCY,
     }

@@ -107,6 +107,7 @@ MONTHLY_TOKEN_LIMIT = envint("AIMONITOR_MONTHLY_TOKEN_LIMIT", 2_000_000)
 AVG_TOKENS_PER_CALL = envint("AIMONITOR_AVG_TOKENS_PER_CALL", 2000)
 BATCH_TTL_SECONDS = envint("AIMONITOR_BATCH_TTL_SECONDS", 600, minimum=1)
 TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
+CURRENCY = envstr("AIMONITOR_CURRENCY", "CNY")  # shown beside every cost
 
 # --- Auth, sessions, i18n ----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -86,13 +86,16 @@ def failure_groups(
     statuses: list[str] | None = None,
 ) -> list[dict]:
     """The groups of failures in ``site_ids`` (None: every site) created in ``window``."""
-    scope, params = [], {
-        "statuses": list(statuses or ALERT_STATUSES),
-        "since": window.since,
-        "until": window.until,
-        "zone": str(settings.TIME_ZONE),
-        "limit": MAX_GROUPS,
-    }
+    scope, params = (
+        [],
+        {
+            "statuses": list(statuses or ALERT_STATUSES),
+            "since": window.since,
+            "until": window.until,
+            "zone": str(settings.TIME_ZONE),
+            "limit": MAX_GROUPS,
+        },
+    )
     if site_ids is not None:
         scope.append("AND site_id = ANY(%(sites)s)")
         params["sites"] = list(site_ids)
@@ -123,9 +126,7 @@ def failure_groups(
                 "first_seen": first,
                 "last_seen": last,
                 "sample_error": sample,
-                "hourly": [
-                    {"hour": hour, "count": per_hour.get(hour, 0)} for hour in slots
-                ],
+                "hourly": [{"hour": hour, "count": per_hour.get(hour, 0)} for hour in slots],
             }
         )
     return groups
@@ -175,7 +176,9 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         if not form.is_valid():
             if as_json:
                 return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
-            return self.render_to_response(self.get_context_data(form=form, invalid=True), status=400)
+            return self.render_to_response(
+                self.get_context_data(form=form, invalid=True), status=400
+            )
         form.check_site_access()
         groups = self.get_groups(form)
         window = form.time_range

@@ -31,7 +31,16 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "dashboard/overview.html"
 # Panel names are the figure groups, their named partials and their JSON keys.
-PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
+# "range" (the chosen time range: its totals and the apps table) answers two JSON keys.
+PANELS = (
+    "today",
+    "range",
+    "trend_7d",
+    "app_distribution",
+    "app_health",
+    "budget",
+    "recent_alerts",
+)
 
 
 class DashboardForm(TimeRangeForm, FilterForm):
@@ -63,6 +72,8 @@ class DashboardMixin(LoginRequiredMixin):
         """One panel's plain data, straight from its figure function."""
         if panel == "app_health":
             return figures.app_health(self.get_site_ids(site))
+        if panel == "range":
+            return figures.range_figures(self.get_site_ids(site), self.form.time_range)
         if panel == "budget":
             # Global by definition (SPEC.md §4): the whole business's token budget.
             return figures.budget(RunLog.objects.all())
@@ -117,6 +128,7 @@ class DashboardView(DashboardMixin, TemplateView):
         # Inline triage reuses the alerts page's row; after a plain (non-HTMX) post it
         # returns to this page, not to the fragment URL.
         context["dashboard_url"] = reverse("dashboard:index") + query
+        context["range_query"] = query[1:]  # for the apps table's links to runs and failures
         if kwargs.get("recent_alerts"):
             # All pending by definition; model instances give the row its labels and state.
             context["recent_alert_rows"] = [RunLog(**alert) for alert in kwargs["recent_alerts"]]
@@ -150,7 +162,7 @@ class DashboardJsonView(DashboardMixin, View):
     """``/dashboard.json``: every figure, with the reference's keys."""
 
     def get(self, request, *args, **kwargs):
-        form = self.get_form()
+        form = self.form = self.get_form()
         if not form.is_valid():
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         form.check_site_access()
@@ -158,5 +170,5 @@ class DashboardJsonView(DashboardMixin, View):
         # All or nothing: a failing query answers 503 (DatabaseUnavailableMiddleware).
         with rollup.refreshed():
             data = {panel: self.get_figures(panel, site) for panel in PANELS}
-        body = {**data.pop("today"), **data}
+        body = {**data.pop("today"), **data.pop("range"), **data}
         return JsonResponse(body, encoder=DashboardEncoder)

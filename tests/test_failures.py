@@ -23,20 +23,50 @@ def ago(**delta) -> dt.datetime:
 def failures(db):
     """Timeouts of app3_clue that differ only in numbers, other failures, noise."""
     runs = {
-        "t1": make_run(app_type="app3_clue", status="timeout", site_id=1,
-                       error_message="Timeout after 3000 ms (member 17)", created_at=ago(hours=3)),
-        "t2": make_run(app_type="app3_clue", status="timeout", site_id=2,
-                       error_message="Timeout  after 5000 ms (member 4)\n", created_at=ago(hours=1),
-                       alert_status="acknowledged"),
-        "t3": make_run(app_type="app3_clue", status="timeout", site_id=1,
-                       error_message="Timeout after 12 ms (member 99)", created_at=ago(minutes=10)),
-        "f1": make_run(app_type="app1_chat", status="failed", site_id=1,
-                       error_message=None, created_at=ago(hours=2)),
-        "c1": make_run(app_type="app3_clue", status="circuit_open", site_id=2,
-                       error_message="circuit open", created_at=ago(hours=5)),
+        "t1": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=1,
+            error_message="Timeout after 3000 ms (member 17)",
+            created_at=ago(hours=3),
+        ),
+        "t2": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=2,
+            error_message="Timeout  after 5000 ms (member 4)\n",
+            created_at=ago(hours=1),
+            alert_status="acknowledged",
+        ),
+        "t3": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=1,
+            error_message="Timeout after 12 ms (member 99)",
+            created_at=ago(minutes=10),
+        ),
+        "f1": make_run(
+            app_type="app1_chat",
+            status="failed",
+            site_id=1,
+            error_message=None,
+            created_at=ago(hours=2),
+        ),
+        "c1": make_run(
+            app_type="app3_clue",
+            status="circuit_open",
+            site_id=2,
+            error_message="circuit open",
+            created_at=ago(hours=5),
+        ),
         # Outside the range, or not a failure: never counted.
-        "old": make_run(app_type="app3_clue", status="timeout", site_id=1,
-                        error_message="Timeout after 1 ms (member 1)", created_at=ago(hours=30)),
+        "old": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=1,
+            error_message="Timeout after 1 ms (member 1)",
+            created_at=ago(hours=30),
+        ),
         "ok": make_run(app_type="app3_clue", status="success", site_id=1, created_at=ago(hours=1)),
     }
     return runs
@@ -64,11 +94,22 @@ def oracle(since, until, sites):
 def test_groups_match_the_oracle(client, alice, failures):
     body = client_for(client, alice).get("/failures/?format=json&range=24h").json()
     assert set(body) == {"since", "until", "groups"}
-    since, until = dt.datetime.fromisoformat(body["since"]), dt.datetime.fromisoformat(body["until"])
+    since, until = (
+        dt.datetime.fromisoformat(body["since"]),
+        dt.datetime.fromisoformat(body["until"]),
+    )
     expected = oracle(since, until, [1, 2])
     got = [
-        (g["app_type"], g["status"], g["signature"], g["count"], g["pending"], g["sites"],
-         dt.datetime.fromisoformat(g["first_seen"]), dt.datetime.fromisoformat(g["last_seen"]))
+        (
+            g["app_type"],
+            g["status"],
+            g["signature"],
+            g["count"],
+            g["pending"],
+            g["sites"],
+            dt.datetime.fromisoformat(g["first_seen"]),
+            dt.datetime.fromisoformat(g["last_seen"]),
+        )
         for g in body["groups"]
     ]
     assert got == [tuple(row) for row in expected]
@@ -99,7 +140,7 @@ def test_scope_and_filters(client, bob, failures):
 def test_the_page_lists_groups_with_a_sparkline_and_links(client, alice, failures):
     page = client_for(client, alice).get("/failures/").content.decode()
     assert "Timeout after # ms (member #)" in page
-    assert "<svg class=\"chart sparkline\"" in page and "<title>" in page
+    assert '<svg class="chart sparkline"' in page and "<title>" in page
     assert 'tabindex="0"' in page
 
 

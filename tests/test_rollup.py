@@ -65,6 +65,7 @@ def raw_sums(since, until, sites=None) -> dict:
     row = runs.aggregate(
         calls=Count("id"),
         successes=Count("id", filter=Q(status="success")),
+        failures=Count("id", filter=Q(status__in=("failed", "timeout", "circuit_open"))),
         tokens=Sum("tokens_used"),
         success_tokens=Sum("tokens_used", filter=Q(status="success")),
         latency_sum=Sum("latency_ms"),

@@ -38,9 +38,7 @@ def test_both_forms_give_the_documented_signature(text, expected):
 @pytest.mark.django_db
 @settings(max_examples=150, deadline=None)
 @given(
-    st.text(
-        alphabet=st.sampled_from(list("ab #\t\n\r\x0b\x0c0123456789é\u00a0-")), max_size=260
-    )
+    st.text(alphabet=st.sampled_from(list("ab #\t\n\r\x0b\x0c0123456789é\u00a0-")), max_size=260)
 )
 def test_sql_and_python_agree(text):
     assert sql_signature(text) == error_signature(text)

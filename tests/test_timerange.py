@@ -59,9 +59,7 @@ def test_runs_are_narrowed_to_the_range_and_until_is_exclusive(client, alice):
     inside = make_run(created_at=local("2026-11-20T10:00"), member_id=7001)
     at_until = make_run(created_at=local("2026-11-20T12:00"), member_id=7002)
     before = make_run(created_at=local("2026-11-20T09:59"), member_id=7003)
-    response = client_for(client, alice).get(
-        "/runs/?since=2026-11-20T10:00&until=2026-11-20T12:00"
-    )
+    response = client_for(client, alice).get("/runs/?since=2026-11-20T10:00&until=2026-11-20T12:00")
     assert response.status_code == 200
     ids = [run.pk for run in response.context["page"].object_list]
     assert ids == [inside.pk]

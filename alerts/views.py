@@ -25,7 +25,6 @@ from django.views import View
 
 from aimonitor.listing import FilteredListView
 from aimonitor.models import AuditEvent, RunLog
-from aimonitor.sites import site_choices
 from aimonitor.operations.alerts import (
     BULK_LIMIT,
     RUN_LOGS_TABLE,
@@ -35,6 +34,7 @@ from aimonitor.operations.alerts import (
     require_triage,
     set_alert_status,
 )
+from aimonitor.sites import site_choices
 from alerts.describe import describe_filter
 from alerts.forms import AlertFilterForm, BulkActionForm
 

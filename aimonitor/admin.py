@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from aimonitor.listing import COUNT_CAP, MAX_ID
 from aimonitor.models import (
+    AppPrice,
     AuditEvent,
     CacheEntry,
     RunLog,
@@ -282,6 +283,14 @@ class SiteAccessAdmin(admin.ModelAdmin):
 class SiteNameAdmin(admin.ModelAdmin):
     list_display = ("site_id", "name")
     search_fields = ("name",)
+
+
+@admin.register(AppPrice)
+class AppPriceAdmin(admin.ModelAdmin):
+    """Price per 1,000 tokens per app type; unlisted apps use AIMONITOR_TOKEN_PRICE_PER_1K."""
+
+    list_display = ("app_type", "price_per_1k")
+    search_fields = ("app_type",)
 
 
 @admin.register(AuditEvent)

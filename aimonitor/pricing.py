@@ -2,7 +2,7 @@
 
 An app's price is its ``AppPrice`` (edited in the admin), else the global
 AIMONITOR_TOKEN_PRICE_PER_1K; with neither its cost is unknown (None, shown as "—").
-A total over several apps is unknown as soon as one app with tokens has no price:
+A total over several apps is unknown as soon as one of them has no price:
 a partial sum would read as the whole bill.
 """
 
@@ -35,17 +35,15 @@ def cost(tokens: int, price: Decimal | None) -> float | None:
 
 
 def total_cost(tokens_by_app: dict[str, int], prices: dict[str, Decimal]) -> float | None:
-    """The cost of every app's tokens, or None when one app with tokens has no price."""
+    """The cost of every app's tokens, or None when one of the apps has no price."""
+    if not tokens_by_app and settings.TOKEN_PRICE_PER_1K is None:
+        return None
     total = Decimal(0)
     for app_type, tokens in tokens_by_app.items():
         price = price_of(app_type, prices)
         if price is None:
-            if tokens:
-                return None
-            continue
+            return None
         total += Decimal(int(tokens)) * price / 1000
-    if not tokens_by_app and settings.TOKEN_PRICE_PER_1K is None and not prices:
-        return None
     return round(float(total), 4)
 
 

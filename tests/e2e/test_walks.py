@@ -45,7 +45,7 @@ def test_dashboard_figures_refresh_by_themselves(page, alice):
     assert page.locator('#panel-today [data-metric="today_calls"]').inner_text() == "3"
     # Every panel polls its own fragment and also answers the `refresh` event.
     polled = page.locator("[data-poll]")
-    assert polled.count() == 6
+    assert polled.count() == 7  # the range panel (SPEC.md §8) too
     for index in range(polled.count()):
         assert polled.nth(index).get_attribute("hx-trigger") == "every 30s, refresh"
 

@@ -7,7 +7,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from aimonitor.listing import MAX_ID, BigIntegerField, CodeField, FilterForm
+from aimonitor.listing import MAX_ID, BigIntegerField, CodeField, FilterForm, SuggestionsInput
 from aimonitor.models import ALERT_STATUSES, RunLog
 from aimonitor.signature import LENGTH as SIGNATURE_LENGTH
 from aimonitor.signature import ErrorSignature
@@ -60,6 +60,11 @@ class AlertFilterForm(TimeRangeForm, FilterForm):
         "page_size",
     ]
     exact_filters = {"app_type": "app_type", "member_id": "member_id"}
+
+    def __init__(self, *args, app_types=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        if app_types:  # the app types of the user's sites, as suggestions
+            self.fields["app_type"].widget = SuggestionsInput(app_types)
 
     def filter(self, queryset):
         """The alerts in the chosen triage state, narrowed by the common filters."""

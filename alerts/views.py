@@ -23,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 
+from aimonitor.access import visible_site_ids
 from aimonitor.listing import FilteredListView
 from aimonitor.models import AuditEvent, RunLog
 from aimonitor.operations.alerts import (
@@ -37,6 +38,7 @@ from aimonitor.operations.alerts import (
 from aimonitor.sites import site_choices
 from alerts.describe import describe_filter
 from alerts.forms import AlertFilterForm, BulkActionForm
+from dashboard.figures import app_health
 
 ROW_TEMPLATE = "alerts/alerts.html#alert_row_swap"
 REFUSAL_TEMPLATE = "alerts/alerts.html#alert_row_refused"
@@ -98,6 +100,11 @@ class AlertListView(FilteredListView):
     def get_base_queryset(self):
         """The user's calls, newest first, without the (large, sensitive) texts."""
         return super().get_base_queryset().defer("request_prompt", "response_text")
+
+    def get_form(self) -> AlertFilterForm:
+        """The filter form, suggesting the app types of the user's sites."""
+        apps = [app["app_type"] for app in app_health(visible_site_ids(self.request.user))]
+        return self.filter_form_class(self.request.GET, user=self.request.user, app_types=apps)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

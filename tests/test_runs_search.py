@@ -52,6 +52,7 @@ def test_codes_are_case_insensitive_and_labels_work(client, alice):
 def test_app_types_of_the_users_sites_are_suggested(client, bob):
     make_run(site_id=1, app_type="app3_clue")
     make_run(site_id=2, app_type="app9_othersite")
-    page = client_for(client, bob).get("/runs/").content.decode()
-    assert '<option value="app3_clue">' in page
-    assert "app9_othersite" not in page
+    for path in ("/runs/", "/alerts/"):
+        page = client_for(client, bob).get(path).content.decode()
+        assert '<option value="app3_clue">' in page, path
+        assert "app9_othersite" not in page, path

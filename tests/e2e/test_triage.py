@@ -53,11 +53,13 @@ def test_find_the_failing_app_and_acknowledge_its_timeouts(
         # The apps table: the failing app first, its failures one click away.
         first_app = page.locator("#panel-range table.apps-table tbody tr").first
         expect(first_app).to_have_attribute("data-app", "app3_clue")
+        screenshot(page, f"triage-dashboard-{locale}-{width}")
         first_app.locator("a.app-failures").click()  # click 1
         page.wait_for_url("**/failures/?app_type=app3_clue**")
         group = page.locator('tr.failure-group[data-status="timeout"]')
         expect(group).to_have_count(1)
         expect(group.locator("td.num").first).to_contain_text("3")
+        screenshot(page, f"triage-failures-{locale}-{width}")
         group.locator('button[value="acknowledge"]').click()  # click 2
         # The confirmation says what changes, in words, and shows the first rows.
         expect(page.locator(".bulk-description")).to_contain_text("app3_clue")

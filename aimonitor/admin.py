@@ -30,6 +30,7 @@ from django.utils.translation import ngettext
 from aimonitor.access import ALL_SITES, can_see_site, visible_site_ids
 from aimonitor.listing import COUNT_CAP, MAX_ID, capped_count, capped_text
 from aimonitor.models import (
+    AppPrice,
     AuditEvent,
     CacheEntry,
     RunLog,
@@ -454,6 +455,14 @@ class SiteNameAdmin(ConsoleAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         return type(form.__name__, (form,), {"request": request})
+
+
+@admin.register(AppPrice)
+class AppPriceAdmin(admin.ModelAdmin):
+    """Price per 1,000 tokens per app type; unlisted apps use AIMONITOR_TOKEN_PRICE_PER_1K."""
+
+    list_display = ("app_type", "price_per_1k")
+    search_fields = ("app_type",)
 
 
 @admin.register(AuditEvent)

@@ -22,4 +22,5 @@ def console(request) -> dict:
         "selected_site": request.GET.get("site", ""),
         "nav_pending_alerts": pending,
         "token_price_per_1k": settings.TOKEN_PRICE_PER_1K,
+        "currency": settings.CURRENCY,
     }

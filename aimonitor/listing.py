@@ -123,6 +123,13 @@ class CodeField(forms.CharField):
         kwargs.setdefault("required", False)
         kwargs.setdefault("widget", SuggestionsInput(suggestions))
         super().__init__(max_length=max_length, **kwargs)
+        # A known code may also be typed as its label: "circuit open" for circuit_open.
+        self.aliases = {code.replace("_", " "): code for code in suggestions}
+
+    def to_python(self, value):
+        """Codes match case-insensitively: "Failed" finds failed (codes are lower case)."""
+        text = " ".join(super().to_python(value).lower().split())
+        return self.aliases.get(text, text)
 
 
 class AppTypeField(CodeField):

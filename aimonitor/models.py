@@ -17,6 +17,7 @@ import datetime as dt
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -420,6 +421,7 @@ class RunRollup(models.Model):
     app_type = models.CharField(max_length=64)
     calls = models.BigIntegerField(default=0)
     successes = models.BigIntegerField(default=0)
+    failures = models.BigIntegerField(default=0)  # status failed, timeout or circuit_open
     tokens = models.BigIntegerField(default=0)
     success_tokens = models.BigIntegerField(default=0)
     latency_sum = models.BigIntegerField(default=0)
@@ -458,6 +460,32 @@ class RunLatencyRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} bucket {self.bucket}"
 
 
+class RunAppLatencyRollup(models.Model):
+    """The latency buckets of ``RunLatencyRollup`` per app type too: each app's p95 over a
+    range (the dashboard's apps table) from closed hours."""
+
+    hour = models.DateTimeField()
+    site_id = models.BigIntegerField()
+    app_type = models.CharField(max_length=64)
+    bucket = models.IntegerField()
+    calls = models.BigIntegerField(default=0)
+    min_ms = models.IntegerField()
+    max_ms = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "site_id", "app_type", "bucket"],
+                name="run_app_latency_hour_site_app_bucket",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} {self.app_type} bucket {self.bucket}"
+        )
+
+
 class RollupState(models.Model):
     """The one row saying what the rollups hold: every call created before
     ``covered_until`` whose id is at most ``max_id``. ``seen_id``/``seen_at`` is the
@@ -471,6 +499,30 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups until {self.covered_until}, ids <= {self.max_id}"
+
+
+# --- Prices (see aimonitor/pricing.py) ------------------------------------------
+
+
+class AppPrice(models.Model):
+    """What 1,000 tokens of one app type cost; apps without one use
+    AIMONITOR_TOKEN_PRICE_PER_1K (SPEC.md §8)."""
+
+    app_type = models.CharField(_("app type"), max_length=64, unique=True)
+    price_per_1k = models.DecimalField(
+        _("price per 1,000 tokens"),
+        max_digits=12,
+        decimal_places=6,
+        validators=[MinValueValidator(0)],
+    )
+
+    class Meta:
+        ordering = ["app_type"]
+        verbose_name = _("app price")
+        verbose_name_plural = _("app prices")
+
+    def __str__(self) -> str:
+        return f"{self.app_type}: {self.price_per_1k} / 1k"
 
 
 # --- Batches estimated and not yet confirmed (see aimonitor/operations/batch.py) ------
@@ -492,6 +544,8 @@ class PendingBatch(models.Model):
     app_types = ArrayField(models.CharField(max_length=64))
     member_ids = ArrayField(models.BigIntegerField())
     duplicates = models.IntegerField(default=0)
+    # Each app's mean tokens per call when estimated (the estimate's basis, kept as shown).
+    tokens_per_call = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(db_index=True)
 

@@ -43,7 +43,14 @@ from django.db.models.lookups import Exact, In
 from django.utils import timezone
 
 from aimonitor.db_router import read_alias
-from aimonitor.models import RollupState, RunLatencyRollup, RunLog, RunRollup
+from aimonitor.models import (
+    ALERT_STATUSES,
+    RollupState,
+    RunAppLatencyRollup,
+    RunLatencyRollup,
+    RunLog,
+    RunRollup,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +69,9 @@ STEP_IDS = 200_000
 
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+FAILED = "status IN ({})".format(", ".join(f"'{status}'" for status in ALERT_STATUSES))
 
 
 def _bucket_sql(column: str) -> str:
@@ -136,16 +146,18 @@ WITH created AS (
     WHERE id > (SELECT old_max FROM plan) AND id <= (SELECT new_max FROM plan)
       AND created_at < (SELECT old_until FROM plan)
 ), calls AS (
-    INSERT INTO {rollup} AS r (hour, site_id, app_type, calls, successes, tokens,
+    INSERT INTO {rollup} AS r (hour, site_id, app_type, calls, successes, failures, tokens,
                                success_tokens, latency_sum, latency_count)
     SELECT date_trunc('hour', created_at, %(zone)s), site_id, app_type, count(*),
-           count(*) FILTER (WHERE status = 'success'), coalesce(sum(tokens_used), 0),
+           count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE {failed}),
+           coalesce(sum(tokens_used), 0),
            coalesce(sum(tokens_used) FILTER (WHERE status = 'success'), 0),
            coalesce(sum(latency_ms), 0), count(latency_ms)
     FROM fresh GROUP BY 1, 2, 3
     ON CONFLICT (hour, site_id, app_type) DO UPDATE SET
         calls = r.calls + excluded.calls,
         successes = r.successes + excluded.successes,
+        failures = r.failures + excluded.failures,
         tokens = r.tokens + excluded.tokens,
         success_tokens = r.success_tokens + excluded.success_tokens,
         latency_sum = r.latency_sum + excluded.latency_sum,
@@ -156,6 +168,15 @@ WITH created AS (
            min(latency_ms), max(latency_ms)
     FROM fresh WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3
     ON CONFLICT (hour, site_id, bucket) DO UPDATE SET
+        calls = l.calls + excluded.calls,
+        min_ms = least(l.min_ms, excluded.min_ms),
+        max_ms = greatest(l.max_ms, excluded.max_ms)
+), app_latencies AS (
+    INSERT INTO {app_latency} AS l (hour, site_id, app_type, bucket, calls, min_ms, max_ms)
+    SELECT date_trunc('hour', created_at, %(zone)s), site_id, app_type, {bucket}, count(*),
+           min(latency_ms), max(latency_ms)
+    FROM fresh WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3, 4
+    ON CONFLICT (hour, site_id, app_type, bucket) DO UPDATE SET
         calls = l.calls + excluded.calls,
         min_ms = least(l.min_ms, excluded.min_ms),
         max_ms = greatest(l.max_ms, excluded.max_ms)
@@ -197,7 +218,9 @@ def refresh(
         runs=_table(RunLog),
         rollup=_table(RunRollup),
         latency=_table(RunLatencyRollup),
+        app_latency=_table(RunAppLatencyRollup),
         bucket=_bucket_sql("latency_ms"),
+        failed=FAILED,
     )
     params = {
         "until": closing_point(now),
@@ -241,6 +264,7 @@ def rebuild() -> None:
         RollupState.objects.select_for_update().filter(pk=1).exists()
         RunRollup.objects.all().delete()
         RunLatencyRollup.objects.all().delete()
+        RunAppLatencyRollup.objects.all().delete()
         RollupState.objects.update_or_create(
             pk=1, defaults={"covered_until": None, "max_id": 0, "seen_id": 0, "seen_at": None}
         )
@@ -304,8 +328,16 @@ RAW_KEYS = {
     "day": "(created_at AT TIME ZONE %(zone)s)::date",
     "app": "app_type",
 }
-SUMS = ("calls", "successes", "tokens", "success_tokens", "latency_sum", "latency_count")
-RAW_SUMS = """count(*), count(*) FILTER (WHERE status = 'success'),
+SUMS = (
+    "calls",
+    "successes",
+    "failures",
+    "tokens",
+    "success_tokens",
+    "latency_sum",
+    "latency_count",
+)
+RAW_SUMS = f"""count(*), count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE {FAILED}),
     coalesce(sum(tokens_used), 0), coalesce(sum(tokens_used) FILTER (WHERE status = 'success'), 0),
     coalesce(sum(latency_ms), 0), count(latency_ms)"""
 
@@ -414,22 +446,26 @@ def _add_sums(query: _Query, windows: dict[str, tuple], by: str) -> str:
         FROM ({{sums}}) parts (key, {", ".join(SUMS)}) GROUP BY key"""
 
 
-def _add_latencies(query: _Query, windows: dict[str, tuple]) -> str:
-    """Add the latency-bucket parts of ``windows``; the statement that merges them."""
-    runs, latency = _table(RunLog), _table(RunLatencyRollup)
-    bucket = _bucket_sql("latency_ms")
+def _add_latencies(query: _Query, windows: dict[str, tuple], by: str = "window") -> str:
+    """Add the latency-bucket parts of ``windows`` (keyed by window, or by app type with
+    ``by="app"``); the statement that merges them."""
+    runs, bucket = _table(RunLog), _bucket_sql("latency_ms")
+    if by == "app":
+        latency, key = _table(RunAppLatencyRollup), "app_type"
+    else:
+        latency, key = _table(RunLatencyRollup), "%(key)s"
     query.group = "latencies"
     query.windows(
         windows,
-        f"""SELECT %(key)s, bucket, sum(calls), min(min_ms), max(max_ms)
+        f"""SELECT {key}, bucket, sum(calls), min(min_ms), max(max_ms)
             FROM {latency} WHERE hour >= %(a)s AND hour < %(b)s {query.site_clause}
-            GROUP BY 2""",
-        f"""SELECT %(key)s, {bucket}, count(*), min(latency_ms), max(latency_ms)
+            GROUP BY 1, 2""",
+        f"""SELECT {key}, {bucket}, count(*), min(latency_ms), max(latency_ms)
             FROM {runs} WHERE created_at >= %(a)s AND created_at < %(b)s
-            AND latency_ms IS NOT NULL {query.site_clause} GROUP BY 2""",
-        f"""SELECT %(key)s, {bucket}, count(*), min(latency_ms), max(latency_ms)
+            AND latency_ms IS NOT NULL {query.site_clause} GROUP BY 1, 2""",
+        f"""SELECT {key}, {bucket}, count(*), min(latency_ms), max(latency_ms)
             FROM {runs} WHERE id > %(w)s AND created_at >= %(a)s AND created_at < %(b)s
-            AND latency_ms IS NOT NULL {query.site_clause} GROUP BY 2""",
+            AND latency_ms IS NOT NULL {query.site_clause} GROUP BY 1, 2""",
     )
     return """SELECT key::text, bucket, sum(calls)::bigint, min(lo), max(hi)
         FROM ({latencies}) parts (key, bucket, calls, lo, hi) GROUP BY key, bucket"""
@@ -442,7 +478,7 @@ def _sums_of(rows) -> dict:
 def _percentiles_of(rows, windows, fraction: float) -> dict[str, float | None]:
     buckets: dict[str, list[tuple[int, int, int]]] = {key: [] for key in windows}
     for key, _bucket, calls, lo, hi in sorted(rows, key=lambda row: (row[0], row[1])):
-        buckets[key].append((calls, lo, hi))
+        buckets.setdefault(key, []).append((calls, lo, hi))
     return {key: percentile(rows, fraction) for key, rows in buckets.items()}
 
 
@@ -463,6 +499,26 @@ def latency_percentiles(
     return _percentiles_of(rows, windows, fraction)
 
 
+def apps_in_window(
+    site_ids: list[int] | None, window: tuple, fraction: float
+) -> tuple[dict, dict[str, float | None]]:
+    """Per app type in ``window``: its sums and its latency at ``fraction``, one statement."""
+
+    def build(query: _Query) -> str:
+        windows = {"w": window}
+        totals, latencies = _add_sums(query, windows, "app"), _add_latencies(query, windows, "app")
+        return f"""SELECT 's', key::text, NULL::int, {", ".join(SUMS)}
+            FROM ({totals}) t (key, {", ".join(SUMS)})
+            UNION ALL
+            SELECT 'l', key, bucket, calls, lo, hi, NULL, NULL, NULL, NULL
+            FROM ({latencies}) l (key, bucket, calls, lo, hi)"""
+
+    rows = _read(site_ids, build)
+    totals = _sums_of(row[1:2] + row[3:] for row in rows if row[0] == "s")
+    buckets = [row[1:6] for row in rows if row[0] == "l"]
+    return totals, _percentiles_of(buckets, {}, fraction)
+
+
 def sums_and_percentiles(
     site_ids: list[int] | None, windows: dict[str, tuple], fraction: float
 ) -> tuple[dict, dict[str, float | None]]:
@@ -473,7 +529,7 @@ def sums_and_percentiles(
         return f"""SELECT 's', key::text, NULL::int, {", ".join(SUMS)}
             FROM ({totals}) t (key, {", ".join(SUMS)})
             UNION ALL
-            SELECT 'l', key, bucket, calls, lo, hi, NULL, NULL, NULL
+            SELECT 'l', key, bucket, calls, lo, hi, NULL, NULL, NULL, NULL
             FROM ({latencies}) l (key, bucket, calls, lo, hi)"""
 
     rows = _read(site_ids, build)

@@ -137,6 +137,7 @@ BATCH_TTL_SECONDS = envint("AIMONITOR_BATCH_TTL_SECONDS", 600, minimum=1)
 # A job pending longer than this many minutes is "stuck" on the jobs page (SPEC.md §9).
 STUCK_MINUTES = envint("AIMONITOR_STUCK_MINUTES", 15, minimum=1)
 TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
+CURRENCY = envstr("AIMONITOR_CURRENCY", "CNY")  # shown beside every cost
 
 # --- Auth, sessions, i18n ----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

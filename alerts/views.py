@@ -23,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 
+from aimonitor.access import visible_site_ids
 from aimonitor.listing import MAX_ID, FilteredListView, capped_count
 from aimonitor.models import AuditEvent, RunLog
 from aimonitor.operations.alerts import (
@@ -34,11 +35,15 @@ from aimonitor.operations.alerts import (
     require_triage,
     set_alert_status,
 )
+from aimonitor.sites import site_choices
+from alerts.describe import describe_filter
 from alerts.forms import AlertFilterForm, BulkActionForm
+from dashboard.figures import app_health
 
 ROW_TEMPLATE = "alerts/alerts.html#alert_row_swap"
 REFUSAL_TEMPLATE = "alerts/alerts.html#alert_row_refused"
 LAYOUTS = ("list", "compact")  # compact: no bulk checkbox (the dashboard's panel)
+PREVIEW_ROWS = 10  # the bulk confirmation shows the first rows it will change
 
 
 def attach_triage_events(alerts) -> None:
@@ -95,6 +100,11 @@ class AlertListView(FilteredListView):
     def get_base_queryset(self):
         """The user's calls, newest first, without the (large, sensitive) texts."""
         return super().get_base_queryset().defer("request_prompt", "response_text")
+
+    def get_form(self) -> AlertFilterForm:
+        """The filter form, suggesting the app types of the user's sites."""
+        apps = [app["app_type"] for app in app_health(visible_site_ids(self.request.user))]
+        return self.filter_form_class(self.request.GET, user=self.request.user, app_types=apps)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -180,6 +190,11 @@ class AlertListView(FilteredListView):
                 to_label=RunLog.AlertStatus(to_status).label,
                 filter_params=form.active_params(),
                 back_url=list_url(form.active_params()),
+                description=describe_filter(form, dict(site_choices(self.request.user))),
+                preview=RunLog.objects.visible_to(self.request.user)
+                .filter(pk__in=ids)
+                .defer("request_prompt", "response_text")
+                .newest_first()[:PREVIEW_ROWS],
             )
         else:
             context["back_url"] = list_url(form.active_params() if form.is_valid() else {})

@@ -286,6 +286,21 @@ def build_cases(v: dict) -> list[Case]:
         f"site={SITE}",
     ):
         cases.append(Case(f"/cache/?{query}", "cache", f"/cache/?{query}"))
+    # Triage (issue #16): p50 ≤ 150 ms, and ≤ 300 ms for range=30d (bench.run.verdict).
+    for url in (
+        "/failures/?range=24h",
+        "/failures/?range=7d",
+        "/failures/?range=30d",
+        "/failures/?range=7d&format=json",
+        f"/failures/?range=7d&site={SITE}",
+        "/dashboard.json?range=24h",
+        "/dashboard.json?range=7d",
+        "/dashboard.json?range=30d",
+        "/runs/?q=timeout&range=24h",
+        f"/runs/?q={v['member_id']}",
+        "/alerts/?alert_status=all&status=timeout&range=24h",
+    ):
+        cases.append(Case(url, "triage", url))
     return cases
 
 

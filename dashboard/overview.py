@@ -24,19 +24,31 @@ from aimonitor import rollup
 from aimonitor.access import visible_site_ids
 from aimonitor.listing import FilterForm
 from aimonitor.models import RunLog
+from aimonitor.timerange import TimeRangeForm
 from dashboard import figures
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "dashboard/overview.html"
 # Panel names are the figure groups, their named partials and their JSON keys.
-PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
+# "range" (the chosen time range: its totals and the apps table) answers two JSON keys.
+PANELS = (
+    "today",
+    "range",
+    "trend_7d",
+    "app_distribution",
+    "app_health",
+    "budget",
+    "recent_alerts",
+)
 
 
-class DashboardForm(FilterForm):
-    """Only ``site`` (400 when malformed, 403 when not the user's): no dates, no paging."""
+class DashboardForm(TimeRangeForm, FilterForm):
+    """``site`` (400 when malformed, 403 when not the user's) and the time range (24h
+    unless chosen): no dates, no paging."""
 
     date_from = date_to = page = page_size = None
+    default_range = "24h"
 
 
 class DashboardMixin(LoginRequiredMixin):
@@ -60,6 +72,8 @@ class DashboardMixin(LoginRequiredMixin):
         """One panel's plain data, straight from its figure function."""
         if panel == "app_health":
             return figures.app_health(self.get_site_ids(site))
+        if panel == "range":
+            return figures.range_figures(self.get_site_ids(site), self.form.time_range)
         if panel == "budget":
             # Global by definition (SPEC.md §4): the whole business's token budget.
             return figures.budget(RunLog.objects.all())
@@ -102,14 +116,19 @@ class DashboardView(DashboardMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        # Each panel polls its own fragment URL, keeping the chosen site.
-        query = f"?{urlencode({'site': kwargs['site']})}" if kwargs.get("site") else ""
+        # Each panel polls its own fragment URL, keeping the chosen site and range.
+        form = kwargs.get("form")
+        params = {**(form.range_params() if form is not None else {})}
+        if kwargs.get("site"):
+            params["site"] = kwargs["site"]
+        query = f"?{urlencode(params)}" if params else ""
         context["panel_urls"] = {
             panel: reverse("dashboard:panel", args=[panel]) + query for panel in PANELS
         }
         # Inline triage reuses the alerts page's row; after a plain (non-HTMX) post it
         # returns to this page, not to the fragment URL.
         context["dashboard_url"] = reverse("dashboard:index") + query
+        context["range_query"] = query[1:]  # for the apps table's links to runs and failures
         if kwargs.get("recent_alerts"):
             # All pending by definition; model instances give the row its labels and state.
             context["recent_alert_rows"] = [RunLog(**alert) for alert in kwargs["recent_alerts"]]
@@ -143,7 +162,7 @@ class DashboardJsonView(DashboardMixin, View):
     """``/dashboard.json``: every figure, with the reference's keys."""
 
     def get(self, request, *args, **kwargs):
-        form = self.get_form()
+        form = self.form = self.get_form()
         if not form.is_valid():
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
         form.check_site_access()
@@ -151,5 +170,5 @@ class DashboardJsonView(DashboardMixin, View):
         # All or nothing: a failing query answers 503 (DatabaseUnavailableMiddleware).
         with rollup.refreshed():
             data = {panel: self.get_figures(panel, site) for panel in PANELS}
-        body = {**data.pop("today"), **data}
+        body = {**data.pop("today"), **data.pop("range"), **data}
         return JsonResponse(body, encoder=DashboardEncoder)

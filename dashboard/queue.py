@@ -19,13 +19,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import EmptyResultSet
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from aimonitor.db_router import reading
 from aimonitor.listing import COUNT_CAP, FilterForm, HtmxTemplateMixin
 from aimonitor.localtime import local_today
 from aimonitor.models import TriggerJob
@@ -52,7 +53,7 @@ def capped_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
             return dict.fromkeys(querysets, 0)
         parts.append(f"(SELECT count(*) FROM ({sql}) AS capped_{index})")
         params.extend(sql_params)
-    with connection.cursor() as cursor:
+    with reading(TriggerJob).cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts), params)
         return dict(zip(querysets, cursor.fetchone(), strict=True))
 

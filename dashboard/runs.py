@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.db.models import Q
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView
 
+from aimonitor.access import visible_site_ids
 from aimonitor.listing import (
+    MAX_ID,
     AppTypeField,
     BigIntegerField,
     CodeField,
     FilteredListView,
     FilterForm,
+    SuggestionsInput,
 )
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.timerange import TimeRange, TimeRangeForm
 from aimonitor.timestamps import is_moment
+from dashboard.figures import app_health
 
 PROMPT_PERMISSION = "aimonitor.view_prompt"
 SENSITIVE_FIELDS = ("request_prompt", "response_text")
@@ -26,19 +33,44 @@ RUN_AUDIT_TABLE = "ai_run_logs"
 TRIGGER_TYPES = ("event", "schedule", "manual", "chat", "batch")
 
 
-class RunFilterForm(FilterForm):
+class RunFilterForm(TimeRangeForm, FilterForm):
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        help_text=_("A run id or member id, or text of the error (in the chosen range, else 24h)."),
+    )
     app_type = AppTypeField(label=_("App type"), max_length=64)
     status = CodeField(label=_("Status"), suggestions=RunLog.Status.values)
     trigger_type = CodeField(label=_("Trigger"), suggestions=TRIGGER_TYPES)
     member_id = BigIntegerField(label=_("Member id"))
 
-    field_order = ["app_type", "status", "trigger_type", "member_id", "site"]
+    field_order = ["q", "app_type", "status", "trigger_type", "member_id", "site"]
     exact_filters = {
         "app_type": "app_type",
         "status": "status",
         "trigger_type": "trigger_type",
         "member_id": "member_id",
     }
+    # Text search without a chosen window reads this much: never the whole table.
+    TEXT_SEARCH_DEFAULT = "24h"
+
+    def __init__(self, *args, app_types=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["app_type"].widget = SuggestionsInput(app_types)
+
+    def filter(self, queryset):
+        """The common filters and the range; then ``q``: an id, or error text."""
+        queryset = super().filter(queryset)
+        text = (self.cleaned_data.get("q") or "").strip()
+        if not text:
+            return queryset
+        if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
+            return queryset.filter(Q(pk=int(text)) | Q(member_id=int(text)))
+        data = self.cleaned_data
+        if not (data.get("time_range") or data.get("date_from") or data.get("date_to")):
+            queryset = TimeRange.last(self.TEXT_SEARCH_DEFAULT).narrow(queryset)
+        return queryset.filter(error_message__icontains=text)
 
 
 class RunListView(FilteredListView):
@@ -65,6 +97,11 @@ class RunListView(FilteredListView):
     def get_base_queryset(self):
         """The user's calls, newest first, without the (large, sensitive) texts."""
         return super().get_base_queryset().defer(*SENSITIVE_FIELDS)
+
+    def get_form(self) -> RunFilterForm:
+        """The filter form, suggesting the app types of the user's sites."""
+        apps = [app["app_type"] for app in app_health(visible_site_ids(self.request.user))]
+        return self.filter_form_class(self.request.GET, user=self.request.user, app_types=apps)
 
 
 def milliseconds(start, end) -> int | None:

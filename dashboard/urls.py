@@ -11,9 +11,10 @@ urlpatterns += [
     path("batch/cancel/", batch.CancelBatchView.as_view(), name="batch_cancel"),
 ]
 
-from dashboard import cache, jobs, queue, runs  # noqa: E402
+from dashboard import cache, failures, jobs, queue, runs  # noqa: E402
 
 urlpatterns += [
+    path("failures/", failures.FailureListView.as_view(), name="failures"),
     path("runs/", runs.RunListView.as_view(), name="runs"),
     path("runs/<id:pk>/", runs.RunDetailView.as_view(), name="run_detail"),
     path("jobs/", jobs.JobListView.as_view(), name="jobs"),

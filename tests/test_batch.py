@@ -22,9 +22,12 @@ BATCH_ID = re.compile(r'name="batch_id" value="([0-9a-f]{32})"')
 
 @pytest.fixture
 def apps_seen(db):
-    """Two apps called recently in site 1; one only long ago; one only in site 3."""
-    make_run(site_id=1, app_type="app3_clue", tokens_used=0)
-    make_run(site_id=1, app_type="app1_chat", tokens_used=0)
+    """Two apps called recently in site 1 (yesterday, 2,000 tokens each: the estimate's
+    tokens per call is each app's mean of the last 7 days); one only long ago; one only
+    in site 3."""
+    yesterday = timezone.now() - dt.timedelta(days=1)
+    make_run(site_id=1, app_type="app3_clue", tokens_used=2000, created_at=yesterday)
+    make_run(site_id=1, app_type="app1_chat", tokens_used=2000, created_at=yesterday)
     make_run(site_id=1, app_type="app9_old", created_at=timezone.now() - dt.timedelta(days=40))
     make_run(site_id=3, app_type="app7_elsewhere", tokens_used=0)
 
@@ -96,11 +99,13 @@ def test_estimate_arithmetic_with_a_price(client, alice, apps_seen, budget):
     assert batch_id
     assert metric(response, "members") == "4"
     assert metric(response, "calls") == "8"  # 2 apps × 4 members
-    assert metric(response, "tokens") == "16000"  # × 2000
-    assert Decimal(metric(response, "cost")) == Decimal("8")  # 16 × 0.5
+    # Tokens per call: app1_chat's mean of the last 7 days (2,000, 10,000, 7,000 and
+    # 9,000: 7,000), app3_clue's (2,000).
+    assert metric(response, "tokens") == "36000"  # 4 × 7,000 + 4 × 2,000
+    assert Decimal(metric(response, "cost")) == Decimal("18")  # 36 × 0.5
     assert metric(response, "remaining") == "85000"  # 100,000 − 15,000
-    assert metric(response, "left_after") == "69000"
-    assert "16,000" in response.text
+    assert metric(response, "left_after") == "49000"
+    assert "36,000" in response.text
     assert "over today’s budget" not in response.text
     assert 'name="over_budget_ok"' not in response.text
     assert 'action="/batch/confirm/"' in response.text
@@ -488,3 +493,19 @@ def test_the_site_picked_in_the_top_bar_is_the_default(client, alice, apps_seen)
     response = client_for(client, alice).get("/batch/", {"site": 2})
     form = response.text.split('class="card batch-form"')[1]
     assert '<option value="2" selected>' in form
+
+
+def test_tokens_per_call_fall_back_to_the_setting_without_history(client, alice, budget):
+    make_run(site_id=1, app_type="app3_clue", tokens_used=300)
+    make_run(site_id=1, app_type="app3_clue", tokens_used=100)
+    make_run(
+        site_id=1,
+        app_type="app2_new",
+        tokens_used=5000,
+        created_at=timezone.now() - dt.timedelta(days=9),
+    )
+    response, _ = estimate(
+        client_for(client, alice), app_types=("app3_clue", "app2_new"), member_ids="1 2"
+    )
+    assert metric(response, "tokens") == str(2 * 200 + 2 * 2000)
+    assert "app2_new" in response.text and "no calls in the last 7 days" in response.text

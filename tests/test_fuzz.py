@@ -129,9 +129,21 @@ LIST_FIELDS = {
     "page_size": ("25", "50", "100"),
     "format": ("csv",),
 }
+RANGE_FIELDS = {
+    "range": ("15m", "24h", "30d", "2h"),
+    "since": ("2026-11-27T00:00", "2026-11-28T14:00", "2026-13-01T00:00"),
+    "until": ("2026-11-28T00:00", "2026-12-30T00:00"),
+}
 GET_PAGES = {
-    "/": {"site": ("1", "2")},
-    "/dashboard.json": {"site": ("1", "2")},
+    "/": {"site": ("1", "2"), **RANGE_FIELDS},
+    "/dashboard.json": {"site": ("1", "2"), **RANGE_FIELDS},
+    "/failures/": {
+        "site": ("1", "2", "3"),
+        **RANGE_FIELDS,
+        "app_type": ("app1_chat",),
+        "status": ("failed", "timeout", "success"),
+        "format": ("json",),
+    },
     "/dashboard/panels/today/": {"site": ("1",)},
     "/dashboard/panels/recent_alerts/": {"site": ("1",)},
     "/runs/": {
@@ -140,6 +152,7 @@ GET_PAGES = {
         "status": ("failed", "success"),
         "trigger_type": ("event",),
         "member_id": ("1001", "1"),
+        **RANGE_FIELDS,
     },
     "/jobs/": {
         **LIST_FIELDS,
@@ -159,6 +172,10 @@ GET_PAGES = {
         **LIST_FIELDS,
         "alert_status": ("pending", "acknowledged", "ignored", "all"),
         "app_type": ("app1_chat",),
+        "status": ("timeout", "failed,circuit_open", "success"),
+        "error": ("", "own error", "Timeout after # ms"),
+        "member_id": ("1001", "0"),
+        **RANGE_FIELDS,
     },
     "/batch/": {"site": ("1", "2")},
     "/accounts/login/": {"next": ("/runs/", "https://evil.example/")},

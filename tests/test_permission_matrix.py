@@ -286,6 +286,8 @@ MATRIX: list[Row] = [
         post=NO_POST,
         headers={"HX-Request": "true"},
     ),
+    # Failures (SPEC.md §8): the groups are the person's sites' only, page and JSON.
+    Row("failures/", site_query("/failures/", range="24h"), get=SITE_PAGE, post=NO_POST),
     # Run logs.
     Row("runs/", site_query("/runs/"), get=SITE_PAGE, post=NO_POST),
     Row("runs/<id:pk>/", detail("/runs/{pk}/", "run"), get=DETAIL_PAGE, post=NO_POST),
@@ -414,6 +416,22 @@ EXPORTS = [
         post=None,  # a POST to the same path is its list's row above
     )
     for path in ("/runs/", "/jobs/", "/cache/", "/alerts/")
+] + [
+    # The time range and the triage filters on every page that shows calls.
+    Row(
+        f"{path} (range {' '.join(extra)})",
+        site_query(path, range="7d", **extra),
+        get=SITE_PAGE,
+        post=None,
+    )
+    for path, extra in (
+        ("/", {}),
+        ("/dashboard.json", {}),
+        ("/runs/", {"q": "error"}),
+        ("/alerts/", {"alert_status": "all", "status": "failed", "error": "own error"}),
+        ("/failures/", {"format": "json"}),
+        ("/failures/", {"status": "timeout", "app_type": "app1_chat"}),
+    )
 ]
 
 ADMIN_NAMESPACE = "admin"  # covered by the admin rows above, not pattern by pattern

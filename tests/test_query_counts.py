@@ -38,6 +38,8 @@ DASHBOARD = [
     "/?site=1",
     "/dashboard.json",
     "/dashboard.json?site=1",
+    "/dashboard.json?range=7d",
+    "/?range=30d",
     *(f"/dashboard/panels/{panel}/" for panel in PANELS),
     *(f"/dashboard/panels/{panel}/?site=1" for panel in PANELS),
 ]
@@ -79,6 +81,13 @@ LISTS = [
     "/alerts/?site=1",
     f"/alerts/?date_from={DAY_FROM}",
     "/alerts/?alert_status=all&page_size=100",
+    "/alerts/?alert_status=all&status=timeout&status=failed&range=7d",
+    "/alerts/?error=error+%23&member_id=5001",
+    "/runs/?range=24h",
+    "/runs/?since=2026-01-01T00:00&until=2026-01-20T00:00",
+    "/failures/",
+    "/failures/?range=30d",
+    "/failures/?format=json&site=1",
 ]
 
 

@@ -65,6 +65,7 @@ def raw_sums(since, until, sites=None) -> dict:
     row = runs.aggregate(
         calls=Count("id"),
         successes=Count("id", filter=Q(status="success")),
+        failures=Count("id", filter=Q(status__in=("failed", "timeout", "circuit_open"))),
         tokens=Sum("tokens_used"),
         success_tokens=Sum("tokens_used", filter=Q(status="success")),
         latency_sum=Sum("latency_ms"),
@@ -251,7 +252,13 @@ def test_a_request_sums_a_bounded_step_and_figures_stay_exact_meanwhile(db, monk
 def test_dashboard_json_is_the_same_read_raw_and_read_from_rollups(client, root):
     add_calls(600)
     client_for(client, root)
-    for query in ("", "?site=2"):
+    # A fixed window for the range figures: "24h" would end at each request's moment.
+    now = timezone.localtime()
+    window = (
+        f"since={(now - dt.timedelta(days=3)):%Y-%m-%dT%H:%M}"
+        f"&until={(now + dt.timedelta(hours=1)):%Y-%m-%dT%H:%M}"
+    )
+    for query in (f"?{window}", f"?site=2&{window}"):
         raw = client.get(f"/dashboard.json{query}").json()  # first refresh: nothing summed
         assert RollupState.objects.get(pk=1).max_id == 0
         summed_body = client.get(f"/dashboard.json{query}").json()  # now from the rollups

@@ -26,6 +26,7 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from aimonitor import pricing, rollup
 from aimonitor.access import ALL_SITES, require_site, visible_site_ids
 from aimonitor.models import AuditEvent, PendingBatch, RunLog, TriggerJob
 from aimonitor.operations.once import claim_once, claimed
@@ -88,6 +89,10 @@ class BatchEstimate:
     daily_limit: int
     daily_used: int
     remaining: int
+    # Tokens per call of each app: its mean over the last 7 days in the user's scope,
+    # or AIMONITOR_AVG_TOKENS_PER_CALL for an app without calls there (SPEC.md §8).
+    tokens_per_call: dict = dataclasses.field(default_factory=dict)
+    apps_without_history: list = dataclasses.field(default_factory=list)
 
     @property
     def left_after(self) -> int:
@@ -134,6 +139,7 @@ def _entry(row: PendingBatch) -> dict:
         "member_ids": list(row.member_ids),
         "duplicates": row.duplicates,
         "expires_at": row.expires_at.timestamp(),
+        "tokens_per_call": row.tokens_per_call,
     }
 
 
@@ -141,11 +147,33 @@ def _expired(entry: dict, now: dt.datetime) -> bool:
     return entry["expires_at"] <= now.timestamp()
 
 
+def tokens_per_call(user, app_types: list[str]) -> dict[str, int | None]:
+    """Each app's mean tokens per call over the last 7 days in ``user``'s sites (rollups
+    for closed hours); None for an app without calls there."""
+    now = timezone.now()
+    per_app = rollup.sums(
+        visible_site_ids(user), {"week": (now - dt.timedelta(days=7), now)}, by="app"
+    )
+    means = {}
+    for app in app_types:
+        row = per_app.get(app)
+        means[app] = round(row["tokens"] / row["calls"]) if row and row["calls"] else None
+    return means
+
+
 def _describe(batch_id: str, entry: dict) -> BatchEstimate:
     """The estimate of a stored batch, with today's budget as it is now."""
-    calls = len(entry["app_types"]) * len(entry["member_ids"])
-    tokens = calls * settings.AVG_TOKENS_PER_CALL
-    price = settings.TOKEN_PRICE_PER_1K
+    members = len(entry["member_ids"])
+    calls = len(entry["app_types"]) * members
+    means = entry.get("tokens_per_call") or {}
+    per_call = {
+        app: means[app] if means.get(app) is not None else settings.AVG_TOKENS_PER_CALL
+        for app in entry["app_types"]
+    }
+    tokens = sum(per_call.values()) * members
+    cost = pricing.total_cost(
+        {app: per_call[app] * members for app in per_call}, pricing.price_list()
+    )
     used = daily_tokens_used()
     return BatchEstimate(
         batch_id=batch_id,
@@ -156,10 +184,12 @@ def _describe(batch_id: str, entry: dict) -> BatchEstimate:
         expires_at=dt.datetime.fromtimestamp(entry["expires_at"], tz=dt.UTC),
         calls=calls,
         tokens=tokens,
-        cost=None if price is None else Decimal(tokens) / 1000 * price,
+        cost=None if cost is None else Decimal(str(cost)),
         daily_limit=settings.DAILY_TOKEN_LIMIT,
         daily_used=used,
         remaining=max(settings.DAILY_TOKEN_LIMIT - used, 0),
+        tokens_per_call=per_call,
+        apps_without_history=[app for app in entry["app_types"] if means.get(app) is None],
     )
 
 
@@ -191,6 +221,7 @@ def estimate_batch(
         app_types=list(app_types),
         member_ids=list(member_ids),
         duplicates=duplicates,
+        tokens_per_call=tokens_per_call(user, list(app_types)),
         created_at=now,
         expires_at=now + dt.timedelta(seconds=settings.BATCH_TTL_SECONDS),
     )

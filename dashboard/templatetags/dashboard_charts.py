@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.template.defaultfilters import floatformat
 from django.templatetags.l10n import unlocalize
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -42,7 +47,7 @@ def metric(name: str, raw, shown, unit: str = "") -> str:
 
 
 @register.inclusion_tag("dashboard/charts.html#trend_chart")
-def trend_chart(trend: list[dict]) -> dict:
+def trend_chart(trend: list[dict], site=None) -> dict:
     """Bars of calls per day and a line of the success rate, as inline SVG geometry."""
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     peak = max((day["calls"] for day in trend), default=0) or 1
@@ -66,6 +71,7 @@ def trend_chart(trend: list[dict]) -> dict:
     # The success rate of a day without calls means nothing: the line skips it.
     line = " ".join(f"{day['centre']},{day['rate_y']}" for day in days if day["calls"])
     return {
+        "site": site,
         "days": days,
         "line": line,
         "peak": peak if any(day["calls"] for day in trend) else 0,
@@ -111,3 +117,58 @@ def sparkline(series: list[dict], title: str = "") -> dict:
         "height": SPARK_HEIGHT,
         "title": title,
     }
+
+
+# A failures sparkline draws at most this many bars: a 30-day range's 720 hours are summed
+# into bins of several hours (the JSON keeps every hour).
+SPARK_BARS = 48
+
+
+@register.simple_tag
+def failure_sparkline(hourly: list[dict], width: int = 160, height: int = 28) -> str:
+    """Bars of failures per hour (or per bin of hours); each bar says its time and count on
+    hover and keyboard focus. Built in Python: a page holds up to MAX_GROUPS of them."""
+    size = max(1, -(-len(hourly) // SPARK_BARS))
+    bins = []
+    for start in range(0, len(hourly), size):
+        part = hourly[start : start + size]
+        first = timezone.localtime(part[0]["hour"])
+        label = first.strftime("%Y-%m-%d %H:00")
+        if len(part) > 1:
+            last = timezone.localtime(part[-1]["hour"]) + dt.timedelta(hours=1)
+            label += last.strftime("–%H:00")
+        bins.append((label, sum(slot["count"] for slot in part)))
+    peak = max((count for _, count in bins), default=0) or 1
+    step = width / max(len(bins), 1)
+    bar_width = f"{max(step * 0.8, 0.5):.2f}"
+    template = gettext("%(hour)s: %(n)s failures")
+    bars = []
+    for index, (label, count) in enumerate(bins):
+        bar_height = max(count / peak * height, 1 if count else 0)
+        bars.append(
+            (
+                template % {"hour": label, "n": intcomma(count)},
+                f"{index * step:.2f}",
+                bar_width,
+                height,
+                f"{height - bar_height:.2f}",
+                f"{bar_height:.2f}",
+            )
+        )
+    inner = format_html_join(
+        "",
+        '<g class="spark-hour" tabindex="0"><title>{0}</title>'
+        '<rect class="spark-slot" x="{1}" y="0" width="{2}" height="{3}"/>'
+        '<rect class="chart-bar" x="{1}" y="{4}" width="{2}" height="{5}"/></g>',
+        bars,
+    )
+    return format_html(
+        '<svg class="chart sparkline" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
+        'aria-label="{}">{}</svg>',
+        width,
+        height,
+        width,
+        height,
+        gettext("Failures per hour"),
+        inner,
+    )

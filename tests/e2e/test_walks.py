@@ -45,7 +45,7 @@ def test_dashboard_figures_refresh_by_themselves(page, alice):
     assert page.locator('#panel-today [data-metric="today_calls"]').inner_text() == "3"
     # Every panel polls its own fragment and also answers the `refresh` event.
     polled = page.locator("main [data-poll]")  # the panels (the nav count polls too)
-    assert polled.count() == 6
+    assert polled.count() == 7  # with the range panel (SPEC.md §8)
     for index in range(polled.count()):
         assert polled.nth(index).get_attribute("hx-trigger") == "every 30s, refresh"
 
@@ -166,8 +166,9 @@ def test_invalidate_cache_in_two_steps(page, bob):
 
 
 def test_batch_run_through_estimate_and_confirmation(page, alice):
-    make_run(site_id=1, app_type="app1_chat")
-    make_run(site_id=1, app_type="app3_clue")
+    # Tokens per call are each app's mean of the last 7 days (SPEC.md §8): 2,000 here.
+    make_run(site_id=1, app_type="app1_chat", tokens_used=2000)
+    make_run(site_id=1, app_type="app3_clue", tokens_used=2000)
     log_in(page, "alice")
     page.goto("/batch/")
 

@@ -1,0 +1,221 @@
+"""The failures page ``/failures/`` and its JSON (SPEC.md §8), against a raw-SQL oracle,
+and the walk from a group to its alerts and their acknowledgement."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from aimonitor.models import AuditEvent, RunLog
+from aimonitor.signature import error_signature
+from tests.conftest import client_for, make_run
+
+
+def ago(**delta) -> dt.datetime:
+    return timezone.now() - dt.timedelta(**delta)
+
+
+@pytest.fixture
+def failures(db):
+    """Timeouts of app3_clue that differ only in numbers, other failures, noise."""
+    runs = {
+        "t1": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=1,
+            error_message="Timeout after 3000 ms (member 17)",
+            created_at=ago(hours=3),
+        ),
+        "t2": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=2,
+            error_message="Timeout  after 5000 ms (member 4)\n",
+            created_at=ago(hours=1),
+            alert_status="acknowledged",
+        ),
+        "t3": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=1,
+            error_message="Timeout after 12 ms (member 99)",
+            created_at=ago(minutes=10),
+        ),
+        "f1": make_run(
+            app_type="app1_chat",
+            status="failed",
+            site_id=1,
+            error_message=None,
+            created_at=ago(hours=2),
+        ),
+        "c1": make_run(
+            app_type="app3_clue",
+            status="circuit_open",
+            site_id=2,
+            error_message="circuit open",
+            created_at=ago(hours=5),
+        ),
+        # Outside the range, or not a failure: never counted.
+        "old": make_run(
+            app_type="app3_clue",
+            status="timeout",
+            site_id=1,
+            error_message="Timeout after 1 ms (member 1)",
+            created_at=ago(hours=30),
+        ),
+        "ok": make_run(app_type="app3_clue", status="success", site_id=1, created_at=ago(hours=1)),
+    }
+    return runs
+
+
+ORACLE = """
+SELECT app_type, status, sig, count(*),
+       count(*) FILTER (WHERE alert_status IS NULL OR alert_status = 'pending'),
+       array_agg(DISTINCT site_id ORDER BY site_id), min(created_at), max(created_at)
+FROM (SELECT *, left(btrim(regexp_replace(regexp_replace(coalesce(error_message, ''),
+             '[0-9]+', '#', 'g'), E'[ \\t\\n\\r\\f\\v]+', ' ', 'g'), ' '), 200) AS sig
+      FROM biz.ai_run_logs
+      WHERE status IN ('failed', 'timeout', 'circuit_open')
+        AND created_at >= %s AND created_at < %s AND site_id = ANY(%s)) f
+GROUP BY 1, 2, 3 ORDER BY 4 DESC, 8 DESC
+"""
+
+
+def oracle(since, until, sites):
+    with connection.cursor() as cursor:
+        cursor.execute(ORACLE, [since, until, sites])
+        return cursor.fetchall()
+
+
+def test_groups_match_the_oracle(client, alice, failures):
+    body = client_for(client, alice).get("/failures/?format=json&range=24h").json()
+    assert set(body) == {"since", "until", "groups"}
+    since, until = (
+        dt.datetime.fromisoformat(body["since"]),
+        dt.datetime.fromisoformat(body["until"]),
+    )
+    expected = oracle(since, until, [1, 2])
+    got = [
+        (
+            g["app_type"],
+            g["status"],
+            g["signature"],
+            g["count"],
+            g["pending"],
+            g["sites"],
+            dt.datetime.fromisoformat(g["first_seen"]),
+            dt.datetime.fromisoformat(g["last_seen"]),
+        )
+        for g in body["groups"]
+    ]
+    assert got == [tuple(row) for row in expected]
+    timeouts = body["groups"][0]
+    assert timeouts["signature"] == "Timeout after # ms (member #)"
+    assert (timeouts["count"], timeouts["pending"], timeouts["sites"]) == (3, 2, [1, 2])
+    assert timeouts["sample_error"] == "Timeout after 12 ms (member 99)"  # the newest
+    assert sum(h["count"] for h in timeouts["hourly"]) == 3
+    assert len(timeouts["hourly"]) in (24, 25)
+    # A failure without a message has the empty signature.
+    assert any(g["app_type"] == "app1_chat" and g["signature"] == "" for g in body["groups"])
+
+
+def test_scope_and_filters(client, bob, failures):
+    body = client_for(client, bob).get("/failures/?format=json").json()  # site 1 only
+    assert all(g["sites"] == [1] for g in body["groups"])
+    assert {g["app_type"] for g in body["groups"]} == {"app3_clue", "app1_chat"}
+    timeouts = next(g for g in body["groups"] if g["status"] == "timeout")
+    assert timeouts["count"] == 2
+    body = client.get("/failures/?format=json&status=failed").json()
+    assert [g["status"] for g in body["groups"]] == ["failed"]
+    body = client.get("/failures/?format=json&app_type=app1_chat&range=1h").json()
+    assert body["groups"] == []
+    assert client.get("/failures/?site=2").status_code == 403
+    assert client.get("/failures/?status=success").status_code == 400
+
+
+def test_the_page_lists_groups_with_a_sparkline_and_links(client, alice, failures):
+    page = client_for(client, alice).get("/failures/").content.decode()
+    assert "Timeout after # ms (member #)" in page
+    assert '<svg class="chart sparkline"' in page and "<title>" in page
+    assert 'tabindex="0"' in page
+
+
+def alerts_link(client, user, group_status="timeout"):
+    response = client_for(client, user).get("/failures/?range=24h")
+    group = next(g for g in response.context["groups"] if g["status"] == group_status)
+    return group
+
+
+def test_a_group_opens_the_alerts_of_exactly_its_calls(client, alice, failures):
+    group = alerts_link(client, alice)
+    response = client.get(group["alerts_url"])
+    assert response.status_code == 200
+    ids = {run.pk for run in response.context["page"].object_list}
+    assert ids == {failures[k].pk for k in ("t1", "t2", "t3")}
+    # The empty signature (no message) selects the calls without one.
+    empty = alerts_link(client, alice, "failed")
+    ids = {run.pk for run in client.get(empty["alerts_url"]).context["page"].object_list}
+    assert ids == {failures["f1"].pk}
+
+
+def test_acknowledging_a_group_changes_its_pending_alerts_only(client, alice, failures):
+    group = alerts_link(client, alice)
+    data = {**group["action_filter"], "scope": "filter", "action": "acknowledge"}
+    confirm = client.post("/alerts/", data)
+    assert confirm.status_code == 200
+    text = confirm.content.decode()
+    description = confirm.context["description"]
+    assert description.startswith("pending timeouts of app3_clue whose error reads")
+    assert "in the last 24h (since " in description
+    assert description in text
+    assert f"#{failures['t3'].pk}" in text  # the first rows are shown
+    ids = confirm.context["ids"]
+    assert sorted(map(int, ids.split(","))) == sorted([failures["t1"].pk, failures["t3"].pk])
+    done = client.post("/alerts/", {**data, "ids": ids, "confirm": "yes"})
+    assert done.status_code == 302
+    statuses = dict(RunLog.objects.values_list("pk", "alert_status"))
+    assert statuses[failures["t1"].pk] == statuses[failures["t3"].pk] == "acknowledged"
+    assert statuses[failures["old"].pk] is None and statuses[failures["c1"].pk] is None
+    assert AuditEvent.objects.filter(action="acknowledge").exists()
+
+
+def test_a_viewer_sees_no_group_action_and_cannot_post_one(client, charlie, failures):
+    page = client_for(client, charlie).get("/failures/").content.decode()
+    assert "Acknowledge" not in page
+    response = client.post(
+        "/alerts/", {"scope": "filter", "action": "acknowledge", "alert_status": "pending"}
+    )
+    assert response.status_code == 403
+
+
+def test_alert_filters_status_error_member(client, alice, failures):
+    client = client_for(client, alice)
+
+    def ids(query):
+        response = client.get(f"/alerts/?alert_status=all&{query}")
+        assert response.status_code == 200, response.content
+        return {r.pk for r in response.context["page"].object_list}
+
+    assert ids("status=timeout&status=circuit_open") == {
+        failures[k].pk for k in ("t1", "t2", "t3", "c1", "old")
+    }
+    assert ids("status=timeout,circuit_open&range=24h") == {
+        failures[k].pk for k in ("t1", "t2", "t3", "c1")
+    }
+    assert ids(f"member_id={failures['t1'].member_id}") == {failures["t1"].pk}
+    signature = error_signature("circuit open")
+    assert ids(f"error={signature.replace(' ', '+')}") == {failures["c1"].pk}
+    assert client.get("/alerts/?status=success").status_code == 400
+    assert client.get("/alerts/?error=" + "x" * 201).status_code == 400
+
+
+def test_group_link_keeps_site_and_range(client, alice, failures):
+    response = client_for(client, alice).get("/failures/?range=6h&site=1")
+    group = response.context["groups"][0]
+    query = parse_qs(urlparse(group["alerts_url"]).query)
+    assert query["range"] == ["6h"] and query["site"] == ["1"]
+    assert query["alert_status"] == ["all"]

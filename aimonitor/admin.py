@@ -458,8 +458,9 @@ class SiteNameAdmin(ConsoleAdmin):
 
 
 @admin.register(AppPrice)
-class AppPriceAdmin(admin.ModelAdmin):
-    """Price per 1,000 tokens per app type; unlisted apps use AIMONITOR_TOKEN_PRICE_PER_1K."""
+class AppPriceAdmin(AllSitesOnlyAdmin):
+    """Price per 1,000 tokens per app type; unlisted apps use AIMONITOR_TOKEN_PRICE_PER_1K.
+    A price holds for every site, so only people who see every site set it."""
 
     list_display = ("app_type", "price_per_1k")
     search_fields = ("app_type",)

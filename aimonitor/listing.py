@@ -143,6 +143,11 @@ class AppTypeField(CodeField):
         )
     ]
 
+    def to_python(self, value):
+        """As typed (trimmed): app types are the AI service's own names, case and all, and
+        an exact match keeps the (app_type, created_at) index usable."""
+        return forms.CharField.to_python(self, value)
+
 
 class FilterForm(forms.Form):
     """Common list filters: ``site``, ``date_from``, ``date_to`` (local, inclusive), paging."""

@@ -115,7 +115,7 @@ class AlertListView(FilteredListView):
                 # The first page polls for alerts newer than its newest row.
                 newest = max((alert.id for alert in page.object_list), default=0)
                 context["new_alerts_query"] = urlencode(
-                    {**context["filter_params"], "since": newest}
+                    {**context["filter_params"], "after_id": newest}
                 )
         context["bulk_limit"] = BULK_LIMIT
         return context
@@ -205,7 +205,7 @@ class NewAlertsView(LoginRequiredMixin, View):
     """What the alerts page and the navigation poll every 30 s.
 
     The alerts matching the list's filters that arrived after the newest row shown
-    (``since``), as an "N new" notice (rows never move under the cursor), and the
+    (``after_id``; not ``since``, which is the time range's), as an "N new" notice (rows never move under the cursor), and the
     navigation's pending count. Bad filters are a 400 with an empty notice.
     """
 
@@ -213,19 +213,19 @@ class NewAlertsView(LoginRequiredMixin, View):
 
     def get(self, request):
         form = AlertFilterForm(request.GET, user=request.user)
-        since = request.GET.get("since", "")
-        valid = form.is_valid() and (since == "" or (since.isascii() and since.isdigit()))
+        after_id = request.GET.get("after_id", "")
+        valid = form.is_valid() and (after_id == "" or (after_id.isascii() and after_id.isdigit()))
         new = 0
         if valid:
             form.check_site_access()
-            if since:
+            if after_id:
                 newer = RunLog.objects.visible_to(request.user).filter(
-                    id__gt=min(int(since), MAX_ID)
+                    id__gt=min(int(after_id), MAX_ID)
                 )
                 new = capped_count(form.filter(newer))
         context = {
             "new_alerts": new,
-            "new_alerts_query": urlencode({**form.active_params(), "since": since}),
+            "new_alerts_query": urlencode({**form.active_params(), "after_id": after_id}),
             "list_query": urlencode(form.active_params()),
         }
         response = TemplateResponse(

@@ -23,7 +23,7 @@ def test_the_alerts_list_polls_for_newer_alerts_and_says_how_many(client, bob):
     client_for(client, bob)
     html = client.get("/alerts/", {"app_type": "app3_clue"}).text
     url = poll_url(html, "alerts-new")
-    assert url == f"/alerts/new/?app_type=app3_clue&since={newest.id}"
+    assert url == f"/alerts/new/?app_type=app3_clue&after_id={newest.id}"
 
     answer = client.get(url)
     assert answer.status_code == 200
@@ -50,9 +50,11 @@ def test_every_page_polls_the_navigation_count(client, bob):
 
 def test_new_alerts_refuses_bad_input_and_other_sites(client, bob):
     client_for(client, bob)
-    assert client.get("/alerts/new/", {"since": "abc"}).status_code == 400
-    assert client.get("/alerts/new/", {"date_from": "2026-02-30", "since": "1"}).status_code == 400
-    assert client.get("/alerts/new/", {"site": "2", "since": "1"}).status_code == 403
+    assert client.get("/alerts/new/", {"after_id": "abc"}).status_code == 400
+    assert (
+        client.get("/alerts/new/", {"date_from": "2026-02-30", "after_id": "1"}).status_code == 400
+    )
+    assert client.get("/alerts/new/", {"site": "2", "after_id": "1"}).status_code == 403
     assert client.post("/alerts/new/").status_code == 405
     client.logout()
     assert client.get("/alerts/new/").status_code == 302

@@ -588,7 +588,7 @@ def test_the_markers_would_be_seen(client, world, url):
 from django.contrib import admin as django_admin  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 
-from aimonitor.models import SiteAccess  # noqa: E402
+from aimonitor.models import AppPrice, SiteAccess  # noqa: E402
 
 RECORDS, SCOPED, RESERVED = "records", "scoped", "reserved"
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
@@ -626,6 +626,9 @@ def extra_world(world: World) -> dict:
             site_id=SITE[side],
         )
         for side in SITE
+    }
+    objects["appprice"] = {
+        side: AppPrice.objects.create(app_type=f"{side}_app", price_per_1k=1) for side in SITE
     }
     objects["newcomer"] = {
         side: get_user_model().objects.create_user(f"{side}_newcomer") for side in SITE
@@ -684,6 +687,16 @@ ADMIN_PROFILES: dict[str, AdminProfile] = {
         changed=lambda world, side: (
             SiteAccess.objects.get(user=world.extra["user"][side]).site_ids == [1, 2]
         ),
+    ),
+    "aimonitor.appprice": AdminProfile(
+        RESERVED,
+        from_world("appprice"),
+        add=lambda world, side: {"app_type": f"{side}_new_app", "price_per_1k": "2.5"},
+        added=lambda world, side: AppPrice.objects.filter(app_type=f"{side}_new_app").exists(),
+        change=lambda world, side: {"app_type": f"{side}_app", "price_per_1k": "9.5"},
+        changed=lambda world, side: AppPrice.objects.filter(
+            app_type=f"{side}_app", price_per_1k=9.5
+        ).exists(),
     ),
     "auth.user": AdminProfile(
         RESERVED,

@@ -16,8 +16,11 @@ from aimonitor.env import (
     envstr,
     envtimezone,
 )
+from aimonitor.postgresql.base import bind_psycopg2
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Django stays on psycopg2 beside procrastinate's psycopg 3 (aimonitor/postgresql/base.py).
+bind_psycopg2()
 
 DEBUG = envbool("DJANGO_DEBUG", False)
 SECRET_KEY = envstr("DJANGO_SECRET_KEY")
@@ -88,6 +91,8 @@ if DATABASE_URL is None:
 
     DATABASE_URL = database_url()
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Django on psycopg2 although psycopg 3 (procrastinate's) is installed: aimonitor/postgresql.
+DATABASES["default"]["ENGINE"] = "aimonitor.postgresql"
 # Every statement is bounded, so one slow query cannot hold a worker (ms).
 STATEMENT_TIMEOUT_MS = envint("AIMONITOR_STATEMENT_TIMEOUT_MS", 10_000)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -19,5 +19,6 @@ urlpatterns = [
     # set_language (POST /i18n/setlang/): the language switcher in base.html.
     path("i18n/", include("django.conf.urls.i18n")),
     path("alerts/", include("alerts.urls")),
+    path("incidents/", include("alerts.incident_urls")),
     path("", include("dashboard.urls")),
 ]

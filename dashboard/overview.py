@@ -24,13 +24,22 @@ from aimonitor import rollup
 from aimonitor.access import visible_site_ids
 from aimonitor.listing import FilterForm
 from aimonitor.models import RunLog
+from alerts.incident_views import open_incidents
 from dashboard import figures
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "dashboard/overview.html"
 # Panel names are the figure groups, their named partials and their JSON keys.
-PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
+PANELS = (
+    "today",
+    "trend_7d",
+    "app_distribution",
+    "app_health",
+    "budget",
+    "recent_alerts",
+    "incidents",
+)
 
 
 class DashboardForm(FilterForm):
@@ -63,6 +72,9 @@ class DashboardMixin(LoginRequiredMixin):
         if panel == "budget":
             # Global by definition (SPEC.md §4): the whole business's token budget.
             return figures.budget(RunLog.objects.all())
+        if panel == "incidents":
+            # The notifier's open incidents in scope (SPEC.md §10).
+            return open_incidents(self.request.user, site)
         return getattr(figures, panel)(self.get_runs(site))
 
     def get_panels(self, panels, site: int | None) -> tuple[dict, set[str]]:

@@ -25,12 +25,21 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from aimonitor.models import AuditEvent, CacheEntry, RunLog, SiteName, TriggerJob
+from alerts.models import AlertRule, Incident
 from tests.conftest import make_cache, make_job, make_run, make_user
 
 ROLES = ("anonymous", "viewer", "operator", "admin", "superuser")
 OWN, OTHER = "own", "other"
 SITE = {OWN: 1, OTHER: 2}
-PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
+PANELS = (
+    "today",
+    "trend_7d",
+    "app_distribution",
+    "app_health",
+    "budget",
+    "recent_alerts",
+    "incidents",
+)
 
 # What only the other site's rows carry: none of it may reach a person of site 1.
 OTHER_MARKERS = (
@@ -85,6 +94,7 @@ class World:
     handled: dict = field(default_factory=dict)  # acknowledged, to reopen
     job: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
+    incident: dict = field(default_factory=dict)  # open, about one site
 
 
 @pytest.fixture
@@ -125,6 +135,22 @@ def build_world(settings) -> World:
             cache_type=extra["app_type"],
             target_id="othersite-target" if side == OTHER else "111",
         )
+        rule = AlertRule.objects.create(
+            name="othersite rule" if side == OTHER else "own rule",
+            kind="failure_count",
+            site_id=site,
+            app_type=extra["app_type"],
+            threshold=1,
+        )
+        world.incident[side] = Incident.objects.create(
+            rule=rule,
+            key=f"site={site};app={extra['app_type']}",
+            site_id=site,
+            app_type=extra["app_type"],
+            last_value=3,
+            threshold=1,
+            window_minutes=15,
+        )
     return world
 
 
@@ -146,6 +172,10 @@ def alert_is(status: str, which: str = "alert"):
         return RunLog.objects.get(pk=row.pk).alert_status == status
 
     return effect
+
+
+def incident_acknowledged(world: World, side: str) -> bool:
+    return Incident.objects.get(pk=world.incident[side].pk).acknowledged_at is not None
 
 
 def job_was_retried(world: World, side: str) -> bool:
@@ -386,6 +416,15 @@ MATRIX: list[Row] = [
         post=TRIAGE,
         effect=alert_is("pending", "handled"),
     ),
+    # Incidents (the notifier's): every-site people see them all; others their sites'.
+    Row("incidents/", site_query("/incidents/"), get=SITE_PAGE, post=NO_POST),
+    Row(
+        "incidents/<id:pk>/ack/",
+        detail("/incidents/{pk}/ack/", "incident"),
+        get=logged_in(405),
+        post=TRIAGE,
+        effect=incident_acknowledged,
+    ),
     # The Django admin: the AI tables' change lists, their actions and their records.
     *admin_rows("runlog", "alert", "acknowledge_alerts", alert_is("acknowledged")),
     *admin_rows("triggerjob", "job", "retry_jobs", job_was_retried),
@@ -535,7 +574,15 @@ def test_matrix(client, world, row, method, role, side):
 
 @pytest.mark.parametrize(
     "url",
-    ["/runs/", "/runs/?format=csv", "/jobs/", "/alerts/", "/cache/?format=csv", "/dashboard.json"],
+    [
+        "/runs/",
+        "/runs/?format=csv",
+        "/jobs/",
+        "/alerts/",
+        "/cache/?format=csv",
+        "/dashboard.json",
+        "/incidents/",
+    ],
 )
 def test_the_markers_would_be_seen(client, world, url):
     """The control: a superuser does see the other site's markers, so the search works."""

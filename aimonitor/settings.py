@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "aimonitor",
     "dashboard",
     "alerts",
+    "procrastinate.contrib.django",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +113,36 @@ MONTHLY_TOKEN_LIMIT = envint("AIMONITOR_MONTHLY_TOKEN_LIMIT", 2_000_000)
 AVG_TOKENS_PER_CALL = envint("AIMONITOR_AVG_TOKENS_PER_CALL", 2000)
 BATCH_TTL_SECONDS = envint("AIMONITOR_BATCH_TTL_SECONDS", 600, minimum=1)
 TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
+
+# --- Notifications and the worker (SPEC.md §10) ------------------------------
+WORKER_INTERVAL_SECONDS = envint("AIMONITOR_WORKER_INTERVAL_SECONDS", 60, minimum=1)
+# Where the console is reached from outside: the links in notifications start here.
+BASE_URL = envstr("AIMONITOR_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+NOTIFY_LANGUAGE = envstr("AIMONITOR_NOTIFY_LANGUAGE", "zh-hans").lower()
+if NOTIFY_LANGUAGE not in ("en", "zh-hans"):
+    raise ImproperlyConfigured(
+        f"AIMONITOR_NOTIFY_LANGUAGE={NOTIFY_LANGUAGE!r} is not a language; use en or zh-hans."
+    )
+# /metrics answers only with this bearer token; unset, it is not served at all (404).
+METRICS_TOKEN = envstr("AIMONITOR_METRICS_TOKEN")
+# Email: EMAIL_URL (smtp://user:pass@host:587/?tls=True&_default_from_email=...),
+# read by dj-email-url; unset, debug prints mail to the console and production uses
+# Django's SMTP defaults (localhost:25).
+EMAIL_URL = envstr("EMAIL_URL")
+if EMAIL_URL:
+    import dj_email_url
+
+    try:
+        vars().update(dj_email_url.parse(EMAIL_URL))
+    except Exception as error:  # noqa: BLE001 - any malformed URL stops start-up
+        raise ImproperlyConfigured(f"EMAIL_URL is malformed: {error}") from None
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = envstr(
+    "AIMONITOR_EMAIL_FROM", vars().get("DEFAULT_FROM_EMAIL", "aimonitor@localhost")
+)
+# procrastinate (the worker's task engine) discovers alerts/tasks.py and keeps its jobs
+# in this database (its own tables, from its migrations).
 
 # --- Auth, sessions, i18n ----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

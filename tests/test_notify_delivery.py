@@ -283,10 +283,15 @@ class Inbox:
 
 @pytest.fixture
 def smtp():
+    import socket
+
+    with socket.socket() as probe:  # a free port (aiosmtpd checks readiness on it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=0)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    yield controller.server.sockets[0].getsockname()[1], inbox
+    yield port, inbox
     controller.stop()
 
 

@@ -116,6 +116,18 @@ TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
 
 # --- Notifications and the worker (SPEC.md §10) ------------------------------
 WORKER_INTERVAL_SECONDS = envint("AIMONITOR_WORKER_INTERVAL_SECONDS", 60, minimum=1)
+# The pass is scheduled by cron (procrastinate's periodic tasks), so the interval must
+# divide a minute (1-30 s) or an hour (whole minutes).
+if not (
+    60 % WORKER_INTERVAL_SECONDS == 0
+    or (WORKER_INTERVAL_SECONDS % 60 == 0 and 3600 % WORKER_INTERVAL_SECONDS == 0)
+):
+    raise ImproperlyConfigured(
+        f"AIMONITOR_WORKER_INTERVAL_SECONDS={WORKER_INTERVAL_SECONDS} must divide a minute "
+        "(e.g. 10, 30) or an hour (e.g. 60, 300)."
+    )
+# A delivery not tried for this long is queued again (its worker died mid-attempt).
+DELIVERY_STALE_SECONDS = envint("AIMONITOR_DELIVERY_STALE_SECONDS", 120, minimum=1)
 # Where the console is reached from outside: the links in notifications start here.
 BASE_URL = envstr("AIMONITOR_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 NOTIFY_LANGUAGE = envstr("AIMONITOR_NOTIFY_LANGUAGE", "zh-hans").lower()

@@ -212,3 +212,52 @@ def test_once_runs_one_pass_delivers_and_exits(incident_setup):
     assert "incidents opened 1" in done.stdout
     assert [event for _, event in receiver.accepted()] == ["firing"]
     assert Delivery.objects.get().status == "sent"
+
+
+def test_run_console_starts_the_web_server_and_the_worker_and_ctrl_c_stops_both():
+    import re
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    console = subprocess.Popen(
+        [sys.executable, "manage.py", "run_console", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = console.stdout.readline()
+        web, worker = map(int, re.findall(r"pid (\d+)", line))
+
+        def web_answers() -> bool:
+            try:
+                return (
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status
+                    == 200
+                )
+            except OSError:
+                return False
+
+        def worker_registered() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM procrastinate_workers")
+                return cursor.fetchone()[0] > 0
+
+        wait_for(web_answers, what="the web server")
+        wait_for(worker_registered, what="the worker")
+        console.send_signal(signal.SIGINT)  # Ctrl-C
+        assert console.wait(timeout=30) == 0
+        assert "Stopped the web server and the worker." in console.stdout.read()
+        for pid in (web, worker):
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+        assert not web_answers()
+    finally:
+        if console.poll() is None:
+            console.kill()
+            console.wait()

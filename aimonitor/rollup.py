@@ -289,11 +289,13 @@ ROLLUP_KEYS = {
     "window": "%(key)s",
     "day": "(hour AT TIME ZONE %(zone)s)::date",
     "app": "app_type",
+    "site_app": "site_id::text || ' ' || app_type",  # "<site> <app type>" (/metrics)
 }
 RAW_KEYS = {
     "window": "%(key)s",
     "day": "(created_at AT TIME ZONE %(zone)s)::date",
     "app": "app_type",
+    "site_app": "site_id::text || ' ' || app_type",
 }
 SUMS = ("calls", "successes", "tokens", "success_tokens", "latency_sum", "latency_count")
 RAW_SUMS = """count(*), count(*) FILTER (WHERE status = 'success'),

@@ -291,6 +291,8 @@ def admin_rows(model: str, attr: str, action: str, effect) -> list[Row]:
 
 MATRIX: list[Row] = [
     Row("healthz", fixed("/healthz"), get=everyone(200), post=everyone(405)),
+    # Prometheus: a bearer token, not a login (tests/test_metrics.py); unset here: 404.
+    Row("metrics", fixed("/metrics"), get=everyone(404), post=everyone(405)),
     Row(
         "accounts/login/",
         fixed("/accounts/login/"),

@@ -9,12 +9,15 @@ budget figure. The definitions are the dashboard's: failures are calls with stat
 successful calls over every site (``dashboard.figures.budget``, read from the hourly
 rollups).
 
-Why the calls are read raw rather than from the rollups: a rule's window is at most a
-day (``MAX_WINDOW_MINUTES``) and usually minutes, and the rollups cannot answer these
-kinds anyway — ``RunRollup`` holds no failure count and ``RunLatencyRollup`` has no app
-type. A window's calls are one range scan of the ``(created_at, id)`` index read once
-for all rules (the longest window), and each call is counted into every window that
-holds it; at ten million calls over 30 days an hour is ~14,000 rows (``make bench``).
+How the calls are read: a window of up to an hour (``RAW_WINDOW_MINUTES``) is read raw,
+exactly — one range scan of the ``(created_at, id)`` index, once for all such rules (the
+longest window), each call counted into every window that holds it; at ten million
+calls over 30 days an hour is ~14,000 rows (``make bench``). A longer window (up to a
+day, ``MAX_WINDOW_MINUTES``) reads the dashboard's hourly rollups for its closed hours
+and the raw calls for the rest (``rollup.sums``, the same split as the dashboard's
+figures), and its failures through the partial index on failed calls (the rollups hold
+no failure count; failures are a small fraction of calls). p95 latency is always read
+raw: the latency rollups have no app type.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
+from aimonitor import rollup
 from aimonitor.models import ALERT_STATUSES, RunLog, TriggerJob
 from alerts.models import AlertRule
 
@@ -36,6 +40,8 @@ CALL_KINDS = (
     AlertRule.Kind.SILENCE,
 )
 EVERY_SITE = "*"
+# Windows up to this long are read raw; longer ones from the rollups (closed hours).
+RAW_WINDOW_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,16 @@ SELECT w.minutes, r.site_id, r.app_type, GROUPING(r.site_id) = 1 AS every_site,
 FROM {runs} r
 JOIN windows w ON r.created_at >= %(now)s - make_interval(mins => w.minutes)
 WHERE r.created_at >= %(since)s AND r.created_at < %(now)s
+GROUP BY GROUPING SETS ((w.minutes, r.site_id, r.app_type), (w.minutes, r.app_type))
+HAVING GROUPING(r.site_id) = 1 OR r.site_id = ANY(%(sites)s)
+"""
+
+FAILURES_SQL = """
+WITH windows (minutes) AS (SELECT unnest(%(windows)s::int[]))
+SELECT w.minutes, r.site_id, r.app_type, GROUPING(r.site_id) = 1 AS every_site, count(*)
+FROM {runs} r
+JOIN windows w ON r.created_at >= %(now)s - make_interval(mins => w.minutes)
+WHERE r.status = ANY(%(failures)s) AND r.created_at >= %(since)s AND r.created_at < %(now)s
 GROUP BY GROUPING SETS ((w.minutes, r.site_id, r.app_type), (w.minutes, r.app_type))
 HAVING GROUPING(r.site_id) = 1 OR r.site_id = ANY(%(sites)s)
 """
@@ -110,6 +126,47 @@ def call_figures(rules, now: dt.datetime) -> dict[tuple[int, int | None], dict[s
         scope = (minutes, None if every_site else site_id)
         figures[scope][app_type] = Calls(calls, failures, p95)
     return figures
+
+
+def summed_call_figures(rules, now: dt.datetime) -> dict[tuple[int, int | None], dict[str, Calls]]:
+    """Like ``call_figures`` (without p95), for long windows: calls from the rollups'
+    closed hours plus the raw rest, failures through the partial index of failed calls."""
+    windows = sorted({rule.window_minutes for rule in rules})
+    if not windows:
+        return {}
+    sites = sorted({rule.site_id for rule in rules if rule.site_id is not None})
+    calls: dict[tuple[int, int | None], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    with rollup.refreshed():  # one refresh for every window
+        for minutes in windows:
+            since = now - dt.timedelta(minutes=minutes)
+            for key, row in rollup.sums(None, {"w": (since, now)}, by="site_app").items():
+                site, app = key.split(" ", 1)
+                calls[(minutes, None)][app] += row["calls"]
+                if int(site) in sites:
+                    calls[(minutes, int(site))][app] += row["calls"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FAILURES_SQL.format(runs=_table(RunLog)),
+            {
+                "windows": windows,
+                "failures": list(ALERT_STATUSES),
+                "now": now,
+                "since": now - dt.timedelta(minutes=windows[-1]),
+                "sites": sites,
+            },
+        )
+        failures = {
+            (minutes, None if every_site else site_id, app_type): count
+            for minutes, site_id, app_type, every_site, count in cursor.fetchall()
+        }
+    return {
+        scope: {
+            app: Calls(count, failures.get((*scope, app), 0), None)
+            for app, count in per_app.items()
+            if count
+        }
+        for scope, per_app in calls.items()
+    }
 
 
 def stuck_figures(rules, now: dt.datetime) -> dict[tuple[int, int | None], int]:
@@ -174,13 +231,22 @@ def evaluate(rules, now: dt.datetime | None = None) -> dict[int, list[Finding]]:
     rules = list(rules)
     call_rules = [rule for rule in rules if rule.kind in CALL_KINDS]
     stuck_rules = [rule for rule in rules if rule.kind == AlertRule.Kind.STUCK_JOBS]
-    calls = call_figures(call_rules, now)
+    # p95 has no rollup by app type: latency rules are read raw whatever their window.
+    raw_rules = [
+        rule
+        for rule in call_rules
+        if rule.window_minutes <= RAW_WINDOW_MINUTES or rule.kind == AlertRule.Kind.LATENCY_P95
+    ]
+    summed_rules = [rule for rule in call_rules if rule not in raw_rules]
+    calls = call_figures(raw_rules, now)
+    summed = summed_call_figures(summed_rules, now)
     stuck = stuck_figures(stuck_rules, now)
     budget = None
     result: dict[int, list[Finding]] = {}
     for rule in rules:
         if rule.kind in CALL_KINDS:
-            findings = _call_findings(rule, calls.get((rule.window_minutes, rule.site_id), {}))
+            source = calls if rule in raw_rules else summed
+            findings = _call_findings(rule, source.get((rule.window_minutes, rule.site_id), {}))
         elif rule.kind == AlertRule.Kind.STUCK_JOBS:
             count = stuck.get((rule.window_minutes, rule.site_id), 0)
             findings = (

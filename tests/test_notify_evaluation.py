@@ -205,3 +205,79 @@ def test_one_statement_per_source_whatever_the_number_of_rules(
     rules += [rule(kind="stuck_jobs", threshold=1, window_minutes=w) for w in (5, 10)]
     with django_assert_max_num_queries(2):
         evaluate(rules, NOW)
+
+
+@pytest.fixture
+def hours_of_calls(db, settings):
+    """Calls over the last 26 hours, summed into the rollups, plus a few raw ones after."""
+    from aimonitor import rollup
+
+    settings.ROLLUP_LAG_SECONDS = 0
+    rng = random.Random(23)
+    statuses = ["success"] * 6 + ["failed", "timeout", "circuit_open", "running"]
+    now = timezone.now()
+    for _ in range(600):
+        make_run(
+            site_id=rng.choice([1, 2]),
+            app_type=rng.choice(["app1_chat", "app2_summary", "app3_clue"]),
+            status=rng.choice(statuses),
+            latency_ms=rng.choice([None, rng.randint(1, 5000)]),
+            created_at=now - dt.timedelta(seconds=rng.randint(0, 26 * 3600)),
+        )
+    rollup.refresh(now=now)
+    state = rollup.refresh(now=now)
+    assert state.covered_until is not None and state.max_id > 0
+    # Late arrivals: created in summed hours after the refresh (read raw by id).
+    for _ in range(20):
+        make_run(
+            site_id=1,
+            status="failed",
+            created_at=now - dt.timedelta(minutes=rng.randint(90, 600)),
+        )
+    return now
+
+
+@pytest.mark.parametrize("kind,thresholds", KINDS)
+def test_long_windows_read_from_the_rollups_agree_with_the_oracle(hours_of_calls, kind, thresholds):
+    now = hours_of_calls
+    rules = []
+    for threshold, site, app, window in itertools.product(
+        thresholds, [None, 1, 2], ["", "app1_chat", "app9_never"], [90, 360, 1440]
+    ):
+        if kind == "silence" and not app:
+            continue
+        rules.append(
+            rule(
+                kind=kind,
+                threshold=threshold,
+                site_id=site,
+                app_type=app,
+                window_minutes=window,
+                min_calls=10,
+            )
+        )
+    result = found(rules, now)
+    for each in rules:
+        expected = oracle(each, now)
+        assert result[each.pk].keys() == expected.keys(), each.__dict__
+        for key, value in expected.items():
+            assert result[each.pk][key] == pytest.approx(value), (each.__dict__, key)
+
+
+def test_long_windows_read_the_rollups_not_every_call(
+    hours_of_calls, django_assert_max_num_queries
+):
+    """The calls of a day-long window come from the rollups' rows (one statement per
+    window), its failures from the partial index: no statement reads every call."""
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    rules = [
+        rule(kind="failure_rate", window_minutes=1440),
+        rule(kind="failure_count", threshold=1, window_minutes=360),
+    ]
+    with CaptureQueriesContext(conn) as captured:
+        evaluate(rules, hours_of_calls)
+    sql = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "aimonitor_runrollup" in sql
+    assert len(captured) <= 4  # the refresh, one sum per window, the failures

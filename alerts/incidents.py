@@ -81,6 +81,9 @@ def run_pass(
                     continue
                 incident.rule = rule
                 incident.last_value = finding.value
+                # The rule may have been edited since: messages quote its current terms.
+                incident.threshold = rule.threshold
+                incident.window_minutes = rule.window_minutes
                 incident.last_evaluated_at = now
                 due = incident.reminder_due(now)
                 if due:
@@ -96,7 +99,15 @@ def run_pass(
             deliveries += _queue(incident, incident.rule, Delivery.Event.RESOLVED)
             changed.append(incident)
         Incident.objects.bulk_update(
-            changed, ["last_value", "last_evaluated_at", "reminders", "resolved_at"]
+            changed,
+            [
+                "last_value",
+                "threshold",
+                "window_minutes",
+                "last_evaluated_at",
+                "reminders",
+                "resolved_at",
+            ],
         )
         # The unique (incident, channel, event, sequence) is the backstop: a second
         # queueing of one event fails the whole pass rather than sending twice.

@@ -230,3 +230,13 @@ def test_dashboard_panel_and_json_show_open_incidents(client, bob, incidents):
 
 def test_anonymous_is_sent_to_login(client, incidents):
     assert client.get("/incidents/").status_code == 302
+
+
+def test_an_edited_rule_updates_its_open_incidents_terms(hook):
+    rule = make_rule(hook)
+    failing()
+    run_pass(T0)
+    AlertRule.objects.filter(pk=rule.pk).update(threshold=0.4, window_minutes=20)
+    run_pass(T0 + dt.timedelta(minutes=1))
+    incident = Incident.objects.get()
+    assert (incident.threshold, incident.window_minutes, incident.resolved_at) == (0.4, 20, None)

@@ -327,3 +327,16 @@ def test_the_message_names_everything(incident):
     delivery.refresh_from_db()
     message = compose(delivery)
     assert message.payload["event"] == "resolved" and message.payload["resolved_at"]
+
+
+def test_an_unexpected_error_is_recorded_as_a_failure_not_retried_forever(incident, monkeypatch):
+    from alerts.notify import deliver
+
+    def broken(delivery):
+        raise KeyError("no such template")
+
+    monkeypatch.setattr(deliver, "compose", broken)
+    delivery = queue(incident, channel("webhook", "http://127.0.0.1:9/"))
+    assert attempt(delivery.pk) == "failed"
+    delivery.refresh_from_db()
+    assert delivery.error == "KeyError: 'no such template'" and delivery.attempts == 1

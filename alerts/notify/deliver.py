@@ -12,12 +12,16 @@ unknowable; the repeat carries the same ``X-AIMonitor-Delivery`` key to drop it 
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
 from alerts.models import Delivery
-from alerts.notify.channels import send
+from alerts.notify.channels import Outcome, send
 from alerts.notify.messages import compose
+
+logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
@@ -37,7 +41,13 @@ def attempt(delivery_id: int) -> str | None:
         if not delivery.channel.enabled:
             outcome_ok, retryable, http_status, error = False, False, None, "channel disabled"
         else:
-            outcome = send(delivery.channel, compose(delivery), f"aimonitor-delivery-{delivery.pk}")
+            try:
+                outcome = send(
+                    delivery.channel, compose(delivery), f"aimonitor-delivery-{delivery.pk}"
+                )
+            except Exception as failure:  # noqa: BLE001 - recorded, so it is not retried forever
+                logger.exception("Delivery %s could not be attempted", delivery.pk)
+                outcome = Outcome(False, False, error=f"{type(failure).__name__}: {failure}"[:500])
             outcome_ok, retryable = outcome.ok, outcome.retryable
             http_status, error = outcome.http_status, outcome.error
         now = timezone.now()

@@ -341,6 +341,8 @@ def top_up_last_hour() -> int:
     """Make the last hour as busy as the data set's average hour (a seeded database stops
     at the moment of seeding, so its 5- and 15-minute windows would be empty); the calls
     added, generated in PostgreSQL like seed_demo's."""
+    from aimonitor.management.commands.seed_demo import APPS
+
     table = connection.ops.quote_name(RunLog._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -354,14 +356,14 @@ def top_up_last_hour() -> int:
             cursor.execute(
                 f"""INSERT INTO {table} (site_id, app_type, trigger_type, status, tokens_used,
                         latency_ms, error_message, created_at)
-                    SELECT 1 + n % 4, 'app' || (1 + n % 8) || '_bench', 'event',
-                           CASE WHEN n % 10 = 0 THEN 'failed' WHEN n % 37 = 0 THEN 'timeout'
+                    SELECT 1 + n %% 4, (%s::text[])[1 + n %% {len(APPS)}], 'event',
+                           CASE WHEN n %% 10 = 0 THEN 'failed' WHEN n %% 37 = 0 THEN 'timeout'
                                 ELSE 'success' END,
-                           500 + n % 1500, CASE WHEN n % 20 = 0 THEN NULL ELSE 100 + n % 4000 END,
-                           CASE WHEN n % 10 = 0 THEN 'upstream error ' || n END,
-                           now() - (n % 3600) * interval '1 second'
+                           500 + n %% 1500, CASE WHEN n %% 20 = 0 THEN NULL ELSE 100 + n %% 4000 END,
+                           CASE WHEN n %% 10 = 0 THEN 'upstream error ' || n END,
+                           now() - (n %% 3600) * interval '1 second'
                     FROM generate_series(1, %s) n""",
-                [missing],
+                [APPS, missing],
             )
     return missing
 

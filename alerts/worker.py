@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aimonitor import rollup
+from aimonitor.models import RollupState
 from alerts.incidents import PassResult, run_pass
 from alerts.models import Delivery
 
@@ -40,14 +41,22 @@ class WorkerPass:
 
 
 def catch_up_rollups(budget_seconds: float = CATCH_UP_SECONDS) -> tuple[int, bool]:
-    """Refresh in bounded steps until nothing changes (or the time is up): (steps, current)."""
+    """Refresh in bounded steps until nothing changes or the time is up: (steps, caught up).
+
+    Caught up: no more than one step's worth of observed ids left to adopt (a new id is
+    adopted a minute after it is first seen, so on a fresh table the first pass only
+    places the summaries' start and the next pass sums the backlog, step by step).
+    """
     deadline = time.monotonic() + budget_seconds
     previous, steps = None, 0
     while steps < CATCH_UP_STEPS:
         state = rollup.refresh()
         steps += 1
         if state == previous:
-            return steps, True
+            seen = RollupState.objects.filter(pk=1).values_list("seen_id", flat=True).first()
+            return steps, state.covered_until is not None and (
+                seen or 0
+            ) - state.max_id <= rollup.STEP_IDS
         previous = state
         if time.monotonic() > deadline:
             return steps, False

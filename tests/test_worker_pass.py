@@ -56,3 +56,22 @@ def test_deliveries_without_a_job_are_queued_again(db, settings):
     queued = []
     done = work_pass(queued.extend)
     assert queued == [lost.pk] and done.requeued == [lost.pk]
+
+
+def test_with_the_adoption_lag_the_next_pass_sums_the_whole_backlog_step_by_step(
+    db, settings, monkeypatch
+):
+    """Ids are adopted a minute after they are seen; once they are, a pass adopts all of
+    them in bounded steps rather than one step per minute."""
+    settings.ROLLUP_LAG_SECONDS = 60
+    monkeypatch.setattr(rollup, "STEP_IDS", 5)
+    now = timezone.now()
+    for n in range(40):
+        make_run(created_at=now - dt.timedelta(hours=3, minutes=n))
+    steps, caught_up = catch_up_rollups()
+    assert not caught_up and RollupState.objects.get().max_id == 0  # placed, ids seen
+    RollupState.objects.update(seen_at=timezone.now() - dt.timedelta(minutes=2))
+    steps, caught_up = catch_up_rollups()
+    assert caught_up and steps >= 40 // 5
+    assert RollupState.objects.get().max_id == RunLog.objects.order_by("-id").first().id
+    assert rollup.sums(None, {"all": (now - dt.timedelta(days=1), now)})["all"]["calls"] == 40

@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -73,7 +72,8 @@ class IncidentListView(LoginRequiredMixin, View):
     def get(self, request):
         site, error = site_param(request)
         if error:
-            return HttpResponseBadRequest(_("site: %(error)s") % {"error": error})
+            message = _("site: %(error)s") % {"error": error}
+            return TemplateResponse(request, self.template_name, {"error": message}, status=400)
         incidents = incidents_for(request.user, site).prefetch_related(
             Prefetch(
                 "deliveries",

@@ -115,3 +115,20 @@ def test_figures_agree_with_sql(client, token, db):
         found[("aimonitor_open_incidents", (("kind", "failure_count"), ("rule", "Chat failing")))]
         == 1
     )
+
+
+def test_a_scrape_runs_a_fixed_number_of_queries(client, token, db):
+    from django.test.utils import CaptureQueriesContext
+
+    def scrape() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/metrics", headers=AUTH).status_code == 200
+        return len(captured)
+
+    for n in range(5):
+        make_run(site_id=1 + n % 3, app_type=f"app{n}_x", status="failed")
+    few = scrape()
+    for n in range(50):
+        make_run(site_id=1 + n % 7, app_type=f"app{n % 9}_y", status="failed")
+        make_job(status="pending")
+    assert scrape() == few

@@ -1,19 +1,34 @@
 """Django admin: raw, read-only records of the AI tables, scoped to the user's sites,
-and the console's own models (site access and names editable, audit read-only)."""
+and the console's own models.
+
+Every registered model is either scoped to the user's sites like the AI tables (run
+logs, jobs, cache, site names, the audit trail) or reserved to people who see every
+site (site access, users, groups: who sees what). Every add, change and delete made
+through the admin records an ``AuditEvent``. Change lists accept only the lookups
+their filters use: a made-up one (``?created_at__year=0``) is a 400, never a 500.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import Group, User
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
+from django.http import Http404
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from aimonitor.listing import COUNT_CAP, MAX_ID
+from aimonitor.access import ALL_SITES, can_see_site, visible_site_ids
+from aimonitor.listing import COUNT_CAP, MAX_ID, capped_count, capped_text
 from aimonitor.models import (
     AuditEvent,
     CacheEntry,
@@ -38,7 +53,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list.values("pk")[: COUNT_CAP + 1].count()
+        return capped_count(self.object_list)
 
 
 class SiteListFilter(admin.SimpleListFilter):
@@ -103,7 +118,111 @@ class CacheTypeListFilter(RecentValuesListFilter):
     column = "cache_type"
 
 
-class AIRecordAdmin(admin.ModelAdmin):
+def sees_all_sites(user) -> bool:
+    return visible_site_ids(user) is ALL_SITES
+
+
+def scope_to_sites(queryset, user):
+    """Only the rows of the sites ``user`` may see (``site_id`` column)."""
+    site_ids = visible_site_ids(user)
+    return queryset if site_ids is ALL_SITES else queryset.filter(site_id__in=site_ids)
+
+
+class ConsoleAdmin(admin.ModelAdmin):
+    """What every model in the console's admin shares.
+
+    - Change lists accept only the lookups of their own filters: anything else
+      (``?created_at__year=0``, ``?target_ids__contains=x``) is refused with a 400
+      instead of reaching the database as a query that fails while rendering.
+    - The history page of an object outside the user's scope is a 404.
+    - Every add, change and delete records an ``AuditEvent`` in the admin's own
+      transaction (who, what, which site, which fields).
+    """
+
+    def lookup_allowed(self, lookup, value, request=None):
+        for spec in self.list_filter:
+            if isinstance(spec, tuple | list):
+                spec = spec[0]
+            if isinstance(spec, str):
+                name = spec
+            elif isinstance(spec, type) and issubclass(spec, admin.SimpleListFilter):
+                if lookup == spec.parameter_name:
+                    return True
+                continue
+            else:
+                continue
+            suffix = lookup.removeprefix(name)
+            if suffix in ("", "__exact", "__isnull", "__id__exact"):
+                return super().lookup_allowed(lookup, value, request)
+        return False
+
+    def history_view(self, request, object_id, extra_context=None):
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+        return super().history_view(request, object_id, extra_context)
+
+    # --- The audit trail of admin writes -------------------------------------
+
+    audit_site_field = None  # the column naming the row's site, if it has one
+
+    def audit(self, request, action: str, objects, details: dict) -> None:
+        by_site: dict = {}
+        for obj in objects:
+            site = getattr(obj, self.audit_site_field) if self.audit_site_field else None
+            by_site.setdefault(site, []).append(obj)
+        for site_id, rows in by_site.items():
+            AuditEvent.objects.record(
+                actor=request.user,
+                action=action,
+                target_table=self.model._meta.db_table,
+                target_ids=[row.pk for row in rows],
+                site_id=site_id,
+                details={
+                    "model": self.model._meta.label_lower,
+                    "objects": [str(row) for row in rows],
+                    **details,
+                },
+            )
+
+    def save_model(self, request, obj, form, change):
+        before = str(self.model.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        details = {"fields": sorted(form.changed_data)}
+        if before is not None:
+            details["before"] = before
+        action = AuditEvent.Action.ADMIN_CHANGE if change else AuditEvent.Action.ADMIN_ADD
+        self.audit(request, action, [obj], details)
+
+    def delete_model(self, request, obj):
+        self.audit(request, AuditEvent.Action.ADMIN_DELETE, [obj], {})
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        self.audit(request, AuditEvent.Action.ADMIN_DELETE, list(queryset), {})
+        super().delete_queryset(request, queryset)
+
+
+class AllSitesOnlyAdmin(ConsoleAdmin):
+    """Reserved to people who see every site (superusers, all-sites admins): who may
+    see what is not for a site-limited admin to read or change."""
+
+    def has_module_permission(self, request):
+        return sees_all_sites(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return sees_all_sites(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return sees_all_sites(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return sees_all_sites(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_all_sites(request.user) and super().has_delete_permission(request, obj)
+
+
+class AIRecordAdmin(ConsoleAdmin):
     """Read-only raw records of one AI table, scoped to the user's sites."""
 
     paginator = CappedCountPaginator
@@ -114,6 +233,17 @@ class AIRecordAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return self.model.objects.visible_to(request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        # "All 10001 selected" would be the paginator's cap speaking: say "10,000+".
+        if context and "cl" in context and context["cl"].result_count > COUNT_CAP:
+            note = ngettext("%(total_count)s selected", "All %(total_count)s selected", 2)
+            context["selection_note_all"] = note % {
+                "total_count": capped_text(context["cl"].result_count)
+            }
+        return response
 
     def has_add_permission(self, request):
         return False
@@ -235,6 +365,19 @@ class TriggerJobAdmin(AIRecordAdmin):
             _("Retried %(count)s jobs as new forced jobs.") % {"count": len(retried.new_ids)},
             messages.SUCCESS,
         )
+        if retried.already_retried or retried.unfinished:
+            self.message_user(
+                request,
+                _(
+                    "Left out %(retried)s already retried and %(unfinished)s pending or "
+                    "running jobs."
+                )
+                % {
+                    "retried": len(retried.already_retried),
+                    "unfinished": len(retried.unfinished),
+                },
+                messages.WARNING,
+            )
 
 
 @admin.register(CacheEntry)
@@ -272,38 +415,80 @@ class CacheEntryAdmin(AIRecordAdmin):
 
 
 @admin.register(SiteAccess)
-class SiteAccessAdmin(admin.ModelAdmin):
+class SiteAccessAdmin(AllSitesOnlyAdmin):
     list_display = ("user", "all_sites", "site_ids")
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)
 
 
+class SiteNameForm(forms.ModelForm):
+    """A site name may only be given to a site the user holds."""
+
+    class Meta:
+        model = SiteName
+        fields = ["site_id", "name"]
+
+    def clean_site_id(self):
+        site_id = self.cleaned_data["site_id"]
+        if not can_see_site(self.request.user, site_id):
+            raise forms.ValidationError(
+                _("You do not have access to site %(site)s."), params={"site": site_id}
+            )
+        return site_id
+
+
 @admin.register(SiteName)
-class SiteNameAdmin(admin.ModelAdmin):
+class SiteNameAdmin(ConsoleAdmin):
     list_display = ("site_id", "name")
     search_fields = ("name",)
+    form = SiteNameForm
+    audit_site_field = "site_id"
+
+    def get_queryset(self, request):
+        return scope_to_sites(super().get_queryset(request), request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The site id is the key: renaming one site must not create or move another.
+        return ("site_id",) if obj is not None else ()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ConsoleAdmin):
     list_display = (
         "created_at",
         "actor_username",
         "action",
         "target_table",
-        "target_ids",
+        "row_ids",
         "site_id",
     )
     list_filter = ("action", "target_table")
     search_fields = ("actor_username",)
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    search_help_text = _("A number finds the events about that row id; other text, the person.")
+    # The ids are shown folded (row_ids) instead of the raw field: one bulk action can
+    # list thousands of them.
+    readonly_fields = [f.name for f in AuditEvent._meta.fields if f.name != "target_ids"] + [
+        "row_ids"
+    ]
+
+    @admin.display(description=_("row ids"))
+    def row_ids(self, event):
+        """The first ids and "and N more", the whole list on demand (<details>)."""
+        return render_to_string("aimonitor/id_list.html", {"ids": event.target_ids})
+
+    def get_search_results(self, request, queryset, search_term):
+        """Digits find the events that touched that row id; other text the actor."""
+        term = search_term.strip()
+        if term.isascii() and term.isdigit() and int(term) <= MAX_ID:
+            return queryset.filter(target_ids__contains=[int(term)]), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        from aimonitor.access import ALL_SITES, visible_site_ids
-
-        site_ids = visible_site_ids(request.user)
-        return queryset if site_ids is ALL_SITES else queryset.filter(site_id__in=site_ids)
+        return scope_to_sites(super().get_queryset(request), request.user)
 
     def has_add_permission(self, request):
         return False
@@ -313,3 +498,18 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Users and groups decide who sees what: reserved like site access, and audited.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(AllSitesOnlyAdmin, auth_admin.UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class GroupAdmin(AllSitesOnlyAdmin, auth_admin.GroupAdmin):
+    pass

@@ -91,6 +91,14 @@ CREATE INDEX IF NOT EXISTS ai_trigger_jobs_status_created_idx
 -- Forced jobs (retries, batches) are few: the is_forced filter reads only them.
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_forced_idx
     ON {schema}.ai_trigger_jobs (created_at, id) WHERE is_forced;
+-- The queue's health on /jobs/ in one site's scope (capped counts by status, the oldest
+-- pending job, stuck jobs, today's failures) and a site's list by status, newest first;
+-- with the id, the retried filter's anti-join reads it without the table.
+CREATE INDEX IF NOT EXISTS ai_trigger_jobs_site_status_idx
+    ON {schema}.ai_trigger_jobs (site_id, status, created_at, id);
+-- The queue's health on /jobs/: jobs finished in the last hour, per minute.
+CREATE INDEX IF NOT EXISTS ai_trigger_jobs_finished_idx
+    ON {schema}.ai_trigger_jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_member_idx
     ON {schema}.ai_trigger_jobs (member_id);
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_batch_idx

@@ -10,17 +10,16 @@ def console(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    from aimonitor.listing import capped_count
     from aimonitor.models import RunLog
 
-    # Capped: the nav needs "999+" at most, not an exact count of millions.
-    cap = 1000
-    pending = RunLog.objects.visible_to(user).pending_alerts().values("id")[:cap].count()
+    # Capped as every list count is: "10,000+" rather than an exact count of millions.
+    pending = capped_count(RunLog.objects.visible_to(user).pending_alerts())
     choices = site_choices(user)
     return {
         "site_choices": choices,
         "site_labels": dict(choices),
         "selected_site": request.GET.get("site", ""),
         "nav_pending_alerts": pending,
-        "nav_pending_alerts_capped": pending >= cap,
         "token_price_per_1k": settings.TOKEN_PRICE_PER_1K,
     }

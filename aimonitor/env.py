@@ -95,3 +95,23 @@ def envlist(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def envheader(name: str) -> str | None:
+    """An HTTP request header, as its ``request.META`` key: ``X-Forwarded-For`` and
+    ``HTTP_X_FORWARDED_FOR`` both give ``HTTP_X_FORWARDED_FOR``; anything else that is
+    not a header name stops start-up naming the setting."""
+    value = envstr(name)
+    if value is None:
+        return None
+    import re
+
+    header = value.strip()
+    if re.fullmatch(r"HTTP_[A-Z0-9_]+", header):
+        return header
+    if re.fullmatch(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*", header):
+        return "HTTP_" + header.upper().replace("-", "_")
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a header name (write it as X-Forwarded-For or "
+        "HTTP_X_FORWARDED_FOR)."
+    )

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
 from django.db import transaction
@@ -32,6 +34,19 @@ PAGE_SIZES = (25, 50, 100)
 # and costs a bounded scan. Pages stop at the same point.
 COUNT_CAP = 10_000
 MAX_ID = 2**63 - 1
+
+
+def capped_count(queryset) -> int:
+    """The rows of ``queryset``, counted up to ``COUNT_CAP + 1`` (more means "10,000+")."""
+    # Unordered: any index may serve a bounded count.
+    return queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
+
+
+def capped_text(count: int) -> str:
+    """A capped count as people read it everywhere: "9,999", "10,000", "10,000+"."""
+    if count > COUNT_CAP:
+        return f"{intcomma(COUNT_CAP)}+"
+    return intcomma(count)
 
 
 class HtmxTemplateMixin:
@@ -108,6 +123,18 @@ class CodeField(forms.CharField):
         super().__init__(max_length=max_length, **kwargs)
 
 
+class AppTypeField(CodeField):
+    """An app type (or cache type) as the AI service names it: letters of any script,
+    digits, ``_ . : -`` and single spaces inside (``chat v2``, ``聊天``)."""
+
+    default_validators = [
+        RegexValidator(
+            r"^[\w.:-]+( [\w.:-]+)*\Z",
+            _("Use only letters, digits, single spaces and “_”, “-”, “.”, “:”."),
+        )
+    ]
+
+
 class FilterForm(forms.Form):
     """Common list filters: ``site``, ``date_from``, ``date_to`` (local, inclusive), paging."""
 
@@ -147,6 +174,16 @@ class FilterForm(forms.Form):
                 self.add_error(name, _("Choose a date between 2000 and 2100."))
         return data
 
+    def _post_clean(self):
+        super()._post_clean()
+        # A date the browser's date input cannot hold (2026-02-30) would be shown
+        # empty: a bad one comes back as text, as typed, beside its error.
+        for name in ("date_from", "date_to"):
+            if name in self.fields and name in self.errors:
+                widget = self.fields[name].widget
+                widget.input_type = "text"
+                widget.attrs["aria-invalid"] = "true"
+
     def check_site_access(self) -> None:
         """A ``site`` outside the user's sites is a 403 (SPEC.md §5)."""
         site = self.cleaned_data.get("site")
@@ -176,13 +213,35 @@ class FilterForm(forms.Form):
         return params
 
 
+class RowIdsField(forms.Field):
+    """Row ids, from repeated fields (checkboxes) or one comma-separated hidden value.
+
+    A confirmation page carries the ids it showed in one input, and the bulk action
+    (alerts, jobs, cache) then acts on exactly those, never on the filter run again;
+    one input keeps the form under Django's DATA_UPLOAD_MAX_NUMBER_FIELDS.
+    """
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("Row ids must be whole numbers.")}
+
+    def to_python(self, value) -> list[int]:
+        ids = set()
+        for chunk in value or []:
+            for token in re.split(r"[\s,]+", str(chunk).strip()):
+                if not token:
+                    continue
+                if not (token.isascii() and token.isdigit()) or not 1 <= int(token) <= MAX_ID:
+                    raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+                ids.add(int(token))
+        return sorted(ids)
+
+
 class CappedPage:
     """One page of rows plus a count that stops at ``COUNT_CAP``."""
 
     def __init__(self, queryset, number: int, size: int):
         self.size = size
-        # Unordered: any index may serve a bounded count; only the page needs the order.
-        self.count = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
+        self.count = capped_count(queryset)
         self.count_capped = self.count > COUNT_CAP
         total = min(self.count, COUNT_CAP)
         self.num_pages = max(1, -(-total // size))

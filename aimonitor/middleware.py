@@ -17,8 +17,13 @@ UNDEFINED_COLUMN, UNDEFINED_TABLE = "42703", "42P01"
 
 
 def pgcode(exception: Exception) -> str | None:
-    """The SQLSTATE of a database error (Django keeps the driver's error as the cause)."""
-    return getattr(exception.__cause__, "pgcode", None) or getattr(exception, "pgcode", None)
+    """The SQLSTATE of a database error (Django keeps the driver's error as the cause):
+    ``pgcode`` under psycopg2, ``sqlstate`` under psycopg 3."""
+    for error in (exception.__cause__, exception):
+        code = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None)
+        if code:
+            return code
+    return None
 
 
 class DatabaseUnavailableMiddleware:
@@ -52,7 +57,7 @@ class DatabaseUnavailableMiddleware:
         # Drop the broken connection so the next request opens a fresh one.
         for conn in connections.all(initialized_only=True):
             conn.close_if_unusable_or_obsolete()
-        return self.render("503.html", {"error": str(exception).strip()})
+        return self.render("503.html", {})  # the error itself is logged, never shown
 
     def schema_mismatch(self, request, exception):
         """Name what the AI tables lack; the check itself may fail, the page may not."""

@@ -325,6 +325,9 @@ class AuditEvent(models.Model):
         RETRY = "retry", _("retried")
         INVALIDATE = "invalidate", _("invalidated")
         BATCH = "batch", _("batch run")
+        ADMIN_ADD = "admin_add", _("added in the admin")
+        ADMIN_CHANGE = "admin_change", _("changed in the admin")
+        ADMIN_DELETE = "admin_delete", _("deleted in the admin")
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -372,6 +375,36 @@ class OnceToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.key}"
+
+
+class JobRetry(models.Model):
+    """One retry of a trigger job: ``original_id`` was copied as ``copy_id``.
+
+    Console-owned and written in the retry's own transaction (``operations/jobs.py``
+    explains why this table rather than the audit trail answers "already retried").
+    ``generation`` counts the retries of one original (1, 2, ...); the unique
+    constraint on (original, generation) lets exactly one of two concurrent retries
+    of the same state through.
+    """
+
+    original_id = models.BigIntegerField(_("original job"))
+    generation = models.PositiveIntegerField(_("retry number"))
+    # Set in the same transaction, right after the copy is inserted: never seen empty.
+    copy_id = models.BigIntegerField(_("copy"), null=True, unique=True)
+    site_id = models.BigIntegerField(_("site"))
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("job retry")
+        verbose_name_plural = _("job retries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["original_id", "generation"], name="job_retry_once_per_generation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.original_id} → #{self.copy_id}"
 
 
 # --- Rollups of ai_run_logs (console-owned; see aimonitor/rollup.py) ---------
@@ -439,25 +472,32 @@ class RollupState(models.Model):
         return f"rollups until {self.covered_until}, ids <= {self.max_id}"
 
 
-# --- Failed sign-ins (see aimonitor/throttle.py) -------------------------------
+# --- Batches estimated and not yet confirmed (see aimonitor/operations/batch.py) ------
 
 
-class LoginFailure(models.Model):
-    """One failed sign-in through the login form: what the login throttle counts.
+class PendingBatch(models.Model):
+    """A batch run that was estimated and waits for its confirm or cancel.
 
-    Kept in the database, not in process memory, so every server process sees the
-    same count. Rows older than the throttle's window are pruned as new ones arrive.
+    One row per estimate, tied to the session that made it: estimates made at the same
+    moment in one session (several tabs, parallel requests) never drop each other, as
+    they did when all of them were one value in the session, written whole by each
+    request. Confirming stays exactly-once through the batch's ``OnceToken``.
     """
 
-    username = models.CharField(max_length=150)  # as typed, case-folded
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    batch_id = models.CharField(max_length=32, primary_key=True)
+    session_key = models.CharField(max_length=40)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    site_id = models.BigIntegerField()
+    app_types = ArrayField(models.CharField(max_length=64))
+    member_ids = ArrayField(models.BigIntegerField())
+    duplicates = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["username", "created_at"], name="login_failure_user_idx"),
-            models.Index(fields=["client_ip", "created_at"], name="login_failure_ip_idx"),
+            models.Index(fields=["session_key", "created_at"], name="pending_batch_session_idx")
         ]
 
     def __str__(self) -> str:
-        return f"{self.username} from {self.client_ip} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"batch {self.batch_id} (site {self.site_id})"

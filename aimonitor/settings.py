@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -10,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from aimonitor.env import (
     envbool,
     envdecimal,
+    envheader,
     envidentifier,
     envint,
     envlist,
@@ -42,10 +44,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "axes",
     "aimonitor",
     "dashboard",
-    "alerts",
+    # Before alerts: its admin then unregisters procrastinate's job tables (alerts/admin.py).
     "procrastinate.contrib.django",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +67,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "aimonitor.middleware.RejectNulCharactersMiddleware",
     "aimonitor.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aimonitor.urls"
@@ -112,6 +117,8 @@ DAILY_TOKEN_LIMIT = envint("AIMONITOR_DAILY_TOKEN_LIMIT", 100_000)
 MONTHLY_TOKEN_LIMIT = envint("AIMONITOR_MONTHLY_TOKEN_LIMIT", 2_000_000)
 AVG_TOKENS_PER_CALL = envint("AIMONITOR_AVG_TOKENS_PER_CALL", 2000)
 BATCH_TTL_SECONDS = envint("AIMONITOR_BATCH_TTL_SECONDS", 600, minimum=1)
+# A job pending longer than this many minutes is "stuck" on the jobs page (SPEC.md §9).
+STUCK_MINUTES = envint("AIMONITOR_STUCK_MINUTES", 15, minimum=1)
 TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
 
 # --- Notifications and the worker (SPEC.md §10) ------------------------------
@@ -163,13 +170,35 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
-# The login form refuses a username or a client address after this many failures
-# within the window (aimonitor/throttle.py).
+# The login throttle is django-axes (aimonitor/throttle.py): after LOGIN_FAILURE_LIMIT
+# failures for one username from one address, that pair is refused for the window after
+# the last failure; LOGIN_FAILURE_CEILING failures for one username from every address
+# together lock the username everywhere.
 LOGIN_FAILURE_LIMIT = envint("AIMONITOR_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = envint("AIMONITOR_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+LOGIN_FAILURE_CEILING = envint(
+    "AIMONITOR_LOGIN_FAILURE_CEILING", 10 * LOGIN_FAILURE_LIMIT, minimum=LOGIN_FAILURE_LIMIT
+)
 # Behind a reverse proxy every request comes from the proxy's address: name the header
-# it sets (e.g. X-Forwarded-For) so the throttle counts the real client's address.
-CLIENT_IP_HEADER = envstr("AIMONITOR_CLIENT_IP_HEADER")
+# it sets (X-Forwarded-For, or its META spelling HTTP_X_FORWARDED_FOR) so the throttle
+# counts the real client's address. Kept as the request.META key.
+CLIENT_IP_META_KEY = envheader("AIMONITOR_CLIENT_IP_HEADER")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked username first
+    "aimonitor.throttle.UsernameBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "aimonitor.throttle.ConsoleAxesHandler"
+AXES_USERNAME_CALLABLE = "aimonitor.throttle.axes_username"
+AXES_CLIENT_IP_CALLABLE = "aimonitor.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "aimonitor.throttle.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what the throttle needs; sign-ins are not kept
+AXES_ENABLE_ADMIN = False  # unlock with manage.py axes_reset_username NAME
+AXES_VERBOSE = False
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 LANGUAGE_CODE = "en"

@@ -1,5 +1,7 @@
-"""Django admin for notifications: admins edit channels and rules; incidents and
-deliveries are read-only records. A channel's saved secret is never shown again."""
+"""Django admin for notifications: admins who see every site edit channels and rules
+(they serve every site; audited like every admin write); incidents and deliveries are
+read-only records scoped to the user's sites. A channel's saved secret is never shown
+again."""
 
 from __future__ import annotations
 
@@ -7,7 +9,14 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from aimonitor.admin import AllSitesOnlyAdmin, ConsoleAdmin
 from alerts.models import AlertRule, Channel, Delivery, Incident
+
+# procrastinate's own job tables are the worker's internals, not console records: the
+# notifications' outcome is on the Delivery rows (shown beside each incident).
+for _model in list(admin.site._registry):
+    if _model._meta.app_label == "procrastinate":
+        admin.site.unregister(_model)
 
 
 class ChannelForm(forms.ModelForm):
@@ -42,8 +51,17 @@ class ChannelForm(forms.ModelForm):
         return cleaned
 
 
+class CascadesToRecordsAdmin(AllSitesOnlyAdmin):
+    """Deleting a rule or a channel deletes its incidents and deliveries with it (its own
+    history, listed on the confirmation page), although nobody edits those records."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(CascadesToRecordsAdmin):
     form = ChannelForm
     list_display = ["name", "kind", "url", "has_secret", "enabled"]
     list_filter = ["kind", "enabled"]
@@ -55,7 +73,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin):
+class AlertRuleAdmin(CascadesToRecordsAdmin):
     list_display = [
         "name",
         "kind",
@@ -72,7 +90,19 @@ class AlertRuleAdmin(admin.ModelAdmin):
     filter_horizontal = ["channels"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ConsoleAdmin):
+    site_path = "site_id"
+
+    def get_queryset(self, request):
+        """Only the records of the user's sites (an every-site incident: every-site people)."""
+        queryset = super().get_queryset(request)
+        from aimonitor.access import ALL_SITES, visible_site_ids
+
+        site_ids = visible_site_ids(request.user)
+        if site_ids is ALL_SITES:
+            return queryset
+        return queryset.filter(**{f"{self.site_path}__in": site_ids})
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -113,6 +143,7 @@ class IncidentAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
+    site_path = "incident__site_id"
     list_display = [
         "id",
         "incident",

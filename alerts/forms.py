@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from aimonitor.listing import MAX_ID, CodeField, FilterForm
+from aimonitor.listing import AppTypeField, FilterForm, RowIdsField
 from aimonitor.models import RunLog
 
 PENDING, ALL = RunLog.AlertStatus.PENDING, "all"
@@ -22,7 +20,7 @@ class AlertFilterForm(FilterForm):
         # Pending first: an empty select shows it, matching the default filter.
         choices=[*RunLog.AlertStatus.choices, (ALL, _("all"))],
     )
-    app_type = CodeField(label=_("App type"), max_length=64)
+    app_type = AppTypeField(label=_("App type"), max_length=64)
 
     field_order = ["alert_status", "app_type", "site", "date_from", "date_to", "page_size"]
     exact_filters = {"app_type": "app_type"}
@@ -31,28 +29,6 @@ class AlertFilterForm(FilterForm):
         """The alerts in the chosen triage state, narrowed by the common filters."""
         state = self.cleaned_data.get("alert_status") or PENDING
         return super().filter(queryset.with_alert_status(state))
-
-
-class RowIdsField(forms.Field):
-    """Row ids, from repeated fields (checkboxes) or one comma-separated hidden value.
-
-    The confirmation page carries up to a thousand ids in one input, which keeps the
-    form under Django's DATA_UPLOAD_MAX_NUMBER_FIELDS.
-    """
-
-    widget = forms.MultipleHiddenInput
-    default_error_messages = {"invalid": _("Row ids must be whole numbers.")}
-
-    def to_python(self, value) -> list[int]:
-        ids = set()
-        for chunk in value or []:
-            for token in re.split(r"[\s,]+", str(chunk).strip()):
-                if not token:
-                    continue
-                if not (token.isascii() and token.isdigit()) or not 1 <= int(token) <= MAX_ID:
-                    raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-                ids.add(int(token))
-        return sorted(ids)
 
 
 class BulkActionForm(forms.Form):

@@ -23,7 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 
-from aimonitor.listing import FilteredListView
+from aimonitor.listing import MAX_ID, FilteredListView, capped_count
 from aimonitor.models import AuditEvent, RunLog
 from aimonitor.operations.alerts import (
     BULK_LIMIT,
@@ -101,6 +101,12 @@ class AlertListView(FilteredListView):
         page = kwargs.get("page")
         if page is not None:
             attach_triage_events(page.object_list)
+            if page.number == 1:
+                # The first page polls for alerts newer than its newest row.
+                newest = max((alert.id for alert in page.object_list), default=0)
+                context["new_alerts_query"] = urlencode(
+                    {**context["filter_params"], "since": newest}
+                )
         context["bulk_limit"] = BULK_LIMIT
         return context
 
@@ -178,6 +184,40 @@ class AlertListView(FilteredListView):
         else:
             context["back_url"] = list_url(form.active_params() if form.is_valid() else {})
         return TemplateResponse(self.request, "alerts/bulk_confirm.html", context, status=status)
+
+
+class NewAlertsView(LoginRequiredMixin, View):
+    """What the alerts page and the navigation poll every 30 s.
+
+    The alerts matching the list's filters that arrived after the newest row shown
+    (``since``), as an "N new" notice (rows never move under the cursor), and the
+    navigation's pending count. Bad filters are a 400 with an empty notice.
+    """
+
+    template_name = "alerts/alerts.html#new_alerts"
+
+    def get(self, request):
+        form = AlertFilterForm(request.GET, user=request.user)
+        since = request.GET.get("since", "")
+        valid = form.is_valid() and (since == "" or (since.isascii() and since.isdigit()))
+        new = 0
+        if valid:
+            form.check_site_access()
+            if since:
+                newer = RunLog.objects.visible_to(request.user).filter(
+                    id__gt=min(int(since), MAX_ID)
+                )
+                new = capped_count(form.filter(newer))
+        context = {
+            "new_alerts": new,
+            "new_alerts_query": urlencode({**form.active_params(), "since": since}),
+            "list_query": urlencode(form.active_params()),
+        }
+        response = TemplateResponse(
+            request, self.template_name, context, status=200 if valid else 400
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class AlertActionView(LoginRequiredMixin, View):

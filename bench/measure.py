@@ -228,6 +228,11 @@ def build_cases(v: dict) -> list[Case]:
         ("batch=no-such-batch", None),
         (f"date_from={v['day']}", {"date_from": v["day"]}),
         (f"date_to={v['old_day']}", {"date_to": v["old_day"]}),
+        # SPEC.md §9: the queue's filters (the console's own, no reference statement).
+        ("retried=yes", None),
+        ("retried=no", None),
+        ("stuck=yes", None),
+        (f"status=failed&site={SITE}&retried=no", None),
     ]
     for query, ref_filters in job_filters:
         cases.append(
@@ -239,6 +244,10 @@ def build_cases(v: dict) -> list[Case]:
                 ref_label=f"list_trigger_jobs({ref_filters})",
             )
         )
+    # The queue's health panel alone (the fragment it polls); /jobs/ above includes it.
+    for site in (None, SITE):
+        query = f"?site={site}" if site else ""
+        cases.append(Case(f"/jobs/health/{query}", "jobs", f"/jobs/health/{query}"))
     cases.append(Case("/jobs/<newest id>/", "detail", f"/jobs/{v['job_id']}/"))
 
     def alerts(**kwargs):

@@ -99,6 +99,28 @@ def manage(env: dict, *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+# Retries, which seed_demo does not make: one failed job in fifty was retried once, so
+# the jobs list's ``retried=yes|no`` filter has a realistic console table to read
+# (copy_id is left empty: the filter and the health panel never read it).
+RETRIES_SQL = """
+INSERT INTO aimonitor_jobretry (original_id, generation, copy_id, site_id, created_at)
+SELECT id, 1, NULL, site_id, created_at + interval '1 hour'
+FROM "{schema}".ai_trigger_jobs WHERE status = 'failed' AND id % 50 = 0
+ON CONFLICT DO NOTHING
+"""
+
+
+def seed_retries(bench_url: str) -> None:
+    schema = os.environ.get("AIMONITOR_AI_SCHEMA", "biz")
+    bench = psycopg2.connect(bench_url)
+    bench.autocommit = True
+    with bench.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+        cursor.execute(RETRIES_SQL.format(schema=schema))
+        cursor.execute("ANALYZE aimonitor_jobretry")
+    bench.close()
+
+
 def build(url: str, name: str, args, env: dict) -> str:
     """Create and seed the bench database (or reuse one of the same size); its label."""
     wanted = f"aimonitor bench: runs={args.rows} days={args.days} sites={args.sites}"
@@ -109,6 +131,7 @@ def build(url: str, name: str, args, env: dict) -> str:
         manage(env, "migrate", "--verbosity", "0")
         manage(env, "create_ai_tables")
         manage(env, "rollup_runs", "--no-wait")
+        seed_retries(with_database(url, name))
         return label
     conn = admin_connection(url)
     with conn.cursor() as cursor:
@@ -129,6 +152,7 @@ def build(url: str, name: str, args, env: dict) -> str:
         str(args.sites),
         "--replace",
     )
+    seed_retries(with_database(url, name))
     bench = psycopg2.connect(with_database(url, name))
     bench.autocommit = True
     with bench.cursor() as cursor:

@@ -21,7 +21,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import number_format
-from django.utils.functional import cached_property
+from django.utils.functional import cached_property, lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.generic import TemplateView
@@ -94,8 +94,14 @@ class BatchForm(forms.Form):
     )
     member_ids = forms.CharField(
         label=_("Member ids"),
-        help_text=_("Separated by commas, spaces or new lines; at most %(max)s.")
-        % {"max": number_format(MAX_MEMBERS, force_grouping=True)},
+        # Lazy as a whole: interpolating a lazy string at import fixes it in English.
+        help_text=lazy(
+            lambda: (
+                _("Separated by commas, spaces or new lines; at most %(max)s.")
+                % {"max": number_format(MAX_MEMBERS, force_grouping=True)}
+            ),
+            str,
+        )(),
         widget=forms.Textarea(attrs={"rows": 6}),
         # 5,000 ids of 19 digits with separators fit easily; more is a paste gone wrong.
         max_length=200_000,

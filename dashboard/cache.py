@@ -12,9 +12,11 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
+from aimonitor.access import require_site
+from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm, RowIdsField
 from aimonitor.models import CacheEntry
 from aimonitor.operations.cache import (
+    CONFIRM_LIMIT,
     INVALIDATE_PERMISSION,
     check_can_invalidate,
     invalidate_cache,
@@ -44,6 +46,8 @@ class InvalidateForm(forms.Form):
     cache_type = CodeField(label=gettext_lazy("Cache type"), max_length=64)
     member_id = BigIntegerField(label=gettext_lazy("Member id"))
     confirm = forms.ChoiceField(required=False, choices=[("", ""), ("yes", "yes")])
+    # The entries the preview counted: the confirmation invalidates those only.
+    ids = RowIdsField(required=False)
 
     def __init__(self, *args, user=None, **kwargs):
         # Its own element ids: the filter form on the same page has fields of the same names.
@@ -91,10 +95,31 @@ class CacheListView(FilteredListView):
         cache_type = form.cleaned_data["cache_type"] or None
         member_id = form.cleaned_data["member_id"]
         if form.cleaned_data["confirm"] != "yes":
-            count, sample = preview_invalidation(request.user, site, cache_type, member_id)
-            context = {"form": form, "count": count, "sample": sample}
+            ids, sample = preview_invalidation(request.user, site, cache_type, member_id)
+            context = {"form": form, "count": len(ids), "sample": sample, "ids": ids}
+            if len(ids) > CONFIRM_LIMIT:
+                context["too_many"] = CONFIRM_LIMIT
+                return TemplateResponse(
+                    request, "dashboard/cache_confirm.html", context, status=400
+                )
+            context["ids"] = ",".join(map(str, ids))
             return TemplateResponse(request, "dashboard/cache_confirm.html", context)
-        done = invalidate_cache(request.user, site, cache_type, member_id)
+        require_site(request.user, site)
+        if not form.cleaned_data["ids"]:
+            # A confirmation names what it confirmed; without that, nothing is changed.
+            self.invalidate_form = form
+            form.add_error(
+                None,
+                _(
+                    "This confirmation does not list its entries. Nothing was invalidated; preview again."
+                ),
+            )
+            response = self.get(request, *args, **kwargs)
+            response.status_code = 400
+            return response
+        done = invalidate_cache(
+            request.user, site, cache_type, member_id, ids=form.cleaned_data["ids"]
+        )
         messages.success(
             request,
             ngettext(

@@ -1,4 +1,12 @@
-"""Trigger jobs: the list (with bulk retry), one job in full, and its retry (SPEC.md §4)."""
+"""Trigger jobs: the list (with the queue's health and bulk retry), one job in full, and
+its retry (SPEC.md §4, §9).
+
+Every action returns to the list with the filters it had: the bulk retry's forms
+carry them as hidden inputs, and a job opened from the list carries them in its URL
+(``back=list`` plus the filters) into its retry form. A bulk confirmation carries
+the ids it showed (``RowIdsField``, as on the alerts page) and the retry acts on
+exactly those: rows that began to match in between are not retried.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +20,35 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import DetailView
 
-from aimonitor.listing import MAX_ID, BigIntegerField, CodeField, FilteredListView, FilterForm
+from aimonitor.listing import (
+    BigIntegerField,
+    CodeField,
+    FilteredListView,
+    FilterForm,
+    RowIdsField,
+)
 from aimonitor.localtime import local_today
 from aimonitor.models import TriggerJob
 from aimonitor.operations.jobs import (
     BULK_LIMIT,
+    UNFINISHED,
+    RetryRefused,
     TooManyJobs,
     check_can_retry,
+    classify,
+    latest_retries,
+    retried_filter,
     retry_history,
     retry_job,
     retry_jobs,
 )
+from dashboard.queue import health_context, stuck_before
 from dashboard.runs import milliseconds
 
 RETRY_PERMISSION = "aimonitor.retry_job"
@@ -54,16 +75,49 @@ class JobFilterForm(FilterForm):
         empty_value=None,
     )
     batch = CodeField(label=gettext_lazy("Batch"), max_length=64)
+    retried = forms.TypedChoiceField(
+        label=gettext_lazy("Retried"),
+        required=False,
+        choices=[
+            ("", gettext_lazy("Any")),
+            ("yes", gettext_lazy("Yes")),
+            ("no", gettext_lazy("No")),
+        ],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
+    stuck = forms.TypedChoiceField(
+        label=gettext_lazy("Stuck"),
+        required=False,
+        choices=[("", gettext_lazy("Any")), ("yes", gettext_lazy("Yes"))],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+    )
 
-    field_order = ["event_type", "status", "member_id", "is_forced", "batch", "site"]
+    field_order = [
+        "event_type",
+        "status",
+        "member_id",
+        "is_forced",
+        "retried",
+        "stuck",
+        "batch",
+        "site",
+    ]
     exact_filters = {"event_type": "event_type", "status": "status", "member_id": "member_id"}
 
     def filter(self, queryset):
-        """The exact filters, plus ``is_forced`` and ``batch`` (payload's batch_id)."""
+        """The exact filters, plus ``is_forced``, ``retried``, ``stuck`` and ``batch``."""
         queryset = super().filter(queryset)
         data = self.cleaned_data
         if data.get("is_forced") is not None:
             queryset = queryset.filter(is_forced=data["is_forced"])
+        if data.get("retried") is not None:
+            queryset = queryset.filter(retried_filter(data["retried"]))
+        if data.get("stuck"):
+            queryset = queryset.filter(
+                status=TriggerJob.Status.PENDING, created_at__lt=stuck_before(timezone.now())
+            )
         if data.get("batch"):
             # payload ? 'batch_id' AND payload ->> 'batch_id' = ...: the partial
             # expression index ai_trigger_jobs_batch_idx serves exactly this.
@@ -75,29 +129,22 @@ class JobFilterForm(FilterForm):
         return queryset
 
 
-class IdListField(forms.Field):
-    """Repeated ``ids`` inputs: each a row id that fits bigint."""
-
-    widget = forms.MultipleHiddenInput
-
-    def to_python(self, value) -> list[int]:
-        ids = []
-        for item in value or []:
-            item = str(item).strip()
-            if not item.isascii() or not item.isdigit() or not 0 < int(item) <= MAX_ID:
-                raise forms.ValidationError(_("“%(value)s” is not a job id.") % {"value": item})
-            ids.append(int(item))
-        return sorted(set(ids))
-
-
 class BulkRetryForm(forms.Form):
-    """The bulk retry POST: chosen ``ids``, or every job the filters match."""
+    """The bulk retry POST: chosen ``ids``, or every job the filters match (``select_across``).
+
+    The confirmation (``confirm=yes``) acts on its ``ids`` only, never on the filter.
+    """
 
     action = forms.ChoiceField(choices=[("retry", "retry")])
-    ids = IdListField(required=False)
+    ids = RowIdsField(required=False)
     select_across = forms.BooleanField(required=False)
     confirm = forms.ChoiceField(required=False, choices=[("", ""), ("yes", "yes")])
     key = forms.UUIDField(required=False)
+    again_ok = forms.BooleanField(required=False)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.cleaned_data.get("confirm") == "yes"
 
 
 class JobListView(FilteredListView):
@@ -137,6 +184,8 @@ class JobListView(FilteredListView):
                 history = retry_history(job.pk for job in page.object_list)
                 for job in page.object_list:
                     job.history = history[job.pk]
+            # The queue's health in the chosen site (a filter swap sends it out of band).
+            context.update(health_context(self.request.user, site))
         return context
 
     def skipped_today(self, site: int | None) -> int:
@@ -150,7 +199,7 @@ class JobListView(FilteredListView):
         )
 
     def post(self, request, *args, **kwargs):
-        """Bulk retry: first POST shows the count to confirm, ``confirm=yes`` retries."""
+        """Bulk retry: first POST shows what would happen, ``confirm=yes`` retries those ids."""
         check_can_retry(request.user)
         form = self.filter_form_class(request.POST, user=request.user)
         if not form.is_valid():
@@ -160,56 +209,119 @@ class JobListView(FilteredListView):
         action = BulkRetryForm(request.POST)
         if not action.is_valid():
             errors = [error for field_errors in action.errors.values() for error in field_errors]
-            return self.render_confirm(form, action, errors=errors, status=400)
-        jobs = self.get_base_queryset()
-        if action.cleaned_data["select_across"]:
-            jobs = form.filter(jobs)
-        else:
-            jobs = jobs.filter(pk__in=action.cleaned_data["ids"])
-        # Count one past the cap, never the whole table.
-        count = jobs.values("pk")[: BULK_LIMIT + 1].count()
-        if count == 0:
+            return self.render_confirm(form, errors=errors, status=400)
+        ids = self.get_bulk_ids(form, action)
+        if not ids:
             messages.warning(request, _("No jobs were selected, so nothing was retried."))
             return redirect(self.list_url(form))
-        if count > BULK_LIMIT:
+        if len(ids) > BULK_LIMIT:
             error = _(
                 "More than %(limit)s jobs match; at most %(limit)s can be retried at once. "
                 "Narrow the filters or select fewer jobs."
             ) % {"limit": f"{BULK_LIMIT:,}"}
-            return self.render_confirm(form, action, errors=[error], status=400)
-        if action.cleaned_data["confirm"] != "yes":
-            return self.render_confirm(form, action, jobs=jobs, count=count)
+            return self.render_confirm(form, errors=[error], status=400)
+        if not action.confirmed:
+            return self.render_confirm(
+                form, ids=ids, select_across=action.cleaned_data["select_across"]
+            )
         key = action.cleaned_data["key"]
         try:
             retried = retry_jobs(
                 request.user,
-                jobs.values_list("pk", flat=True),
+                ids,
                 key=f"retry-bulk:{key}" if key else None,
+                again_ok=action.cleaned_data["again_ok"],
             )
-        except TooManyJobs as error:  # the filter grew past the cap since the count
-            return self.render_confirm(form, action, errors=[str(error)], status=400)
-        if retried.repeated:
-            messages.info(request, _("These jobs were already retried; nothing more was created."))
-        else:
-            messages.success(
-                request,
-                ngettext(
-                    "Retried %(count)s job as a new forced job.",
-                    "Retried %(count)s jobs as new forced jobs.",
-                    len(retried.new_ids),
-                )
-                % {"count": len(retried.new_ids)},
-            )
-        return redirect("/jobs/")
+        except TooManyJobs as error:
+            return self.render_confirm(form, errors=[str(error)], status=400)
+        self.report(retried)
+        return redirect(self.list_url(form))
 
-    def render_confirm(self, form, action, *, jobs=None, count=0, errors=(), status=200):
-        """The confirmation page (or the refusal), carrying the choice in hidden inputs."""
+    def get_bulk_ids(self, form, action: BulkRetryForm) -> list[int]:
+        """The visible job ids the bulk retry covers (``BULK_LIMIT`` + 1 at most).
+
+        Before the confirmation: the ticked rows, or the filter's rows with
+        ``select_across``. On the confirmation: exactly the ids it showed.
+        """
+        jobs = self.get_base_queryset()
+        if action.cleaned_data["select_across"] and not action.confirmed:
+            jobs = form.filter(jobs)
+        else:
+            posted = action.cleaned_data["ids"]
+            if len(posted) > BULK_LIMIT:
+                return posted
+            jobs = jobs.filter(pk__in=posted)
+        return list(jobs.values_list("pk", flat=True)[: BULK_LIMIT + 1])
+
+    def report(self, retried) -> None:
+        """What the bulk retry did, and what it left out and why, as messages."""
+        if retried.repeated:
+            messages.info(
+                self.request, _("These jobs were already retried; nothing more was created.")
+            )
+            return
+        count = len(retried.new_ids)
+        messages.success(
+            self.request,
+            ngettext(
+                "Retried %(count)s job as a new forced job.",
+                "Retried %(count)s jobs as new forced jobs.",
+                count,
+            )
+            % {"count": count},
+        )
+        if retried.already_retried:
+            left = len(retried.already_retried)
+            messages.warning(
+                self.request,
+                ngettext(
+                    "Left out %(count)s job that was already retried; tick “Retry again” to "
+                    "retry it anyway.",
+                    "Left out %(count)s jobs that were already retried; tick “Retry again” to "
+                    "retry them anyway.",
+                    left,
+                )
+                % {"count": left},
+            )
+        if retried.unfinished:
+            left = len(retried.unfinished)
+            messages.warning(
+                self.request,
+                ngettext(
+                    "Left out %(count)s job that is pending or running: it has not finished.",
+                    "Left out %(count)s jobs that are pending or running: they have not finished.",
+                    left,
+                )
+                % {"count": left},
+            )
+
+    def render_confirm(self, form, *, ids=(), select_across=False, errors=(), status=200):
+        """The confirmation page (or the refusal), carrying the ids it shows."""
+        errors = list(errors)
+        ids = list(ids)
+        counts = classify(self.request.user, ids) if ids else {}
+        if ids and not (counts["retry"] or counts["already_retried"]):
+            errors.append(
+                ngettext(
+                    "The %(count)s job chosen is pending or running: it has not finished, so "
+                    "a retry would run it twice. Nothing was retried.",
+                    "The %(count)s jobs chosen are pending or running: they have not finished, "
+                    "so a retry would run them twice. Nothing was retried.",
+                    counts["unfinished"],
+                )
+                % {"count": counts["unfinished"]}
+            )
+            status = 409
+        jobs = self.get_base_queryset().filter(pk__in=ids)
         context = {
-            "count": count,
-            "sample": list(jobs[:CONFIRM_SAMPLE_SIZE]) if jobs is not None else [],
-            "errors": list(errors),
-            "ids": action.cleaned_data.get("ids", []) if action.is_valid() else [],
-            "select_across": action.is_valid() and action.cleaned_data["select_across"],
+            "count": counts.get("retry", 0),
+            "selected": len(ids),
+            "already_retried": counts.get("already_retried", 0),
+            "unfinished": counts.get("unfinished", 0),
+            "sample": list(jobs[:CONFIRM_SAMPLE_SIZE]) if ids and not errors else [],
+            "errors": errors,
+            "ids": ",".join(map(str, ids)),
+            "select_across": select_across,
             "filter_params": form.active_params(),
             "back_url": self.list_url(form),
             "key": uuid.uuid4().hex,
@@ -220,13 +332,31 @@ class JobListView(FilteredListView):
         )
 
     def list_url(self, form) -> str:
-        params = form.active_params()
-        return "/jobs/" + (f"?{urlencode(params)}" if params else "")
+        return list_url(form.active_params())
+
+
+def list_url(params: dict) -> str:
+    """The jobs list with these filters."""
+    return "/jobs/" + (f"?{urlencode(params)}" if params else "")
+
+
+def latest_copy(job_id: int) -> int | None:
+    """The newest retry of job ``job_id``, if it was retried."""
+    return latest_retries([job_id]).get(job_id, (0, None))[1]
+
+
+def list_origin(data, user) -> dict | None:
+    """The filters of the list a job page was opened from (``back=list``), else None."""
+    if data.get("back") != "list":
+        return None
+    form = JobFilterForm(data, user=user)
+    return form.active_params() if form.is_valid() else {}
 
 
 class JobDetailView(LoginRequiredMixin, DetailView):
     template_name = "dashboard/job_detail.html"
     context_object_name = "job"
+    back_data = None  # the retry form's data when a refused retry shows the page again
 
     def get_queryset(self):
         """The user's jobs."""
@@ -235,6 +365,7 @@ class JobDetailView(LoginRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         job = self.object
+        origin = list_origin(self.back_data or self.request.GET, self.request.user)
         context.update(
             payload_json=(
                 json.dumps(job.payload, indent=2, ensure_ascii=False, sort_keys=True)
@@ -246,6 +377,10 @@ class JobDetailView(LoginRequiredMixin, DetailView):
             total_ms=milliseconds(job.created_at, job.finished_at),
             history=retry_history([job.pk])[job.pk],
             can_retry=self.request.user.has_perm(RETRY_PERMISSION),
+            back_params=origin,
+            back_url=list_url(origin) if origin is not None else "/jobs/",
+            retried_as=latest_copy(job.pk),
+            unfinished=job.status in UNFINISHED,
             # A fresh one-time key per page view: a second submit of this form is a no-op.
             retry_key=uuid.uuid4().hex,
             retry_error=kwargs.get("retry_error"),
@@ -254,7 +389,11 @@ class JobDetailView(LoginRequiredMixin, DetailView):
 
 
 class JobRetryView(LoginRequiredMixin, View):
-    """POST /jobs/<id>/retry/: one new forced, pending copy of the job."""
+    """POST /jobs/<id>/retry/: one new forced, pending copy of the job, or 409 saying why.
+
+    Back to the filtered list it came from (``back=list`` and the filters), else to
+    the new job.
+    """
 
     http_method_names = ["post"]
 
@@ -267,7 +406,13 @@ class JobRetryView(LoginRequiredMixin, View):
                 key = uuid.UUID(key).hex
             except ValueError:
                 return self.refuse(request, job, _("The form's one-time key is malformed."))
-        retried = retry_job(request.user, job, key=f"retry:{key}" if key else None)
+        again_ok = request.POST.get("again_ok", "") in ("1", "on", "yes", "true")
+        try:
+            retried = retry_job(
+                request.user, job, key=f"retry:{key}" if key else None, again_ok=again_ok
+            )
+        except RetryRefused as refusal:
+            return self.refuse(request, job, refusal.message, status=refusal.status)
         new_id = next(iter(retried.new_ids.values()), None)
         if new_id is None:  # cannot happen for a visible job; say so rather than 500
             return self.refuse(request, job, _("The job could not be retried."))
@@ -277,14 +422,18 @@ class JobRetryView(LoginRequiredMixin, View):
             )
         else:
             messages.success(request, _("Retried as job #%(id)s.") % {"id": new_id})
+        origin = list_origin(request.POST, request.user)
+        if origin is not None:
+            return redirect(list_url(origin))
         return redirect("dashboard:job_detail", pk=new_id)
 
-    def refuse(self, request, job, error: str):
-        """The job page again with the error, status 400."""
+    def refuse(self, request, job, error: str, status: int = 400):
+        """The job page again with the error (400 for bad input, 409 for a refused retry)."""
         view = JobDetailView(request=request, kwargs={"pk": job.pk}, object=job)
+        view.back_data = request.POST  # the page keeps the list it came from
         return TemplateResponse(
             request,
             JobDetailView.template_name,
             view.get_context_data(retry_error=error),
-            status=400,
+            status=status,
         )

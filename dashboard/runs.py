@@ -10,7 +10,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView
 
-from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
+from aimonitor.listing import (
+    AppTypeField,
+    BigIntegerField,
+    CodeField,
+    FilteredListView,
+    FilterForm,
+)
 from aimonitor.models import AuditEvent, RunLog
 
 PROMPT_PERMISSION = "aimonitor.view_prompt"
@@ -20,7 +26,7 @@ TRIGGER_TYPES = ("event", "schedule", "manual", "chat", "batch")
 
 
 class RunFilterForm(FilterForm):
-    app_type = CodeField(label=_("App type"), max_length=64)
+    app_type = AppTypeField(label=_("App type"), max_length=64)
     status = CodeField(label=_("Status"), suggestions=RunLog.Status.values)
     trigger_type = CodeField(label=_("Trigger"), suggestions=TRIGGER_TYPES)
     member_id = BigIntegerField(label=_("Member id"))

@@ -11,12 +11,13 @@ urlpatterns += [
     path("batch/cancel/", batch.CancelBatchView.as_view(), name="batch_cancel"),
 ]
 
-from dashboard import cache, jobs, runs  # noqa: E402
+from dashboard import cache, jobs, queue, runs  # noqa: E402
 
 urlpatterns += [
     path("runs/", runs.RunListView.as_view(), name="runs"),
     path("runs/<id:pk>/", runs.RunDetailView.as_view(), name="run_detail"),
     path("jobs/", jobs.JobListView.as_view(), name="jobs"),
+    path("jobs/health/", queue.HealthPanelView.as_view(), name="jobs_health"),
     path("jobs/<id:pk>/", jobs.JobDetailView.as_view(), name="job_detail"),
     path("jobs/<id:pk>/retry/", jobs.JobRetryView.as_view(), name="job_retry"),
     path("cache/", cache.CacheListView.as_view(), name="cache"),

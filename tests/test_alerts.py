@@ -243,7 +243,8 @@ def test_site_outside_the_users_sites_is_403(client, bob):
         {"alert_status": "bogus"},
         {"date_from": "yesterday"},
         {"site": "99999999999999999999"},
-        {"app_type": "x y"},
+        {"app_type": "x<y"},
+        {"app_type": "x  y"},  # one space between words, not a run of them
         {"date_from": "2026-03-02", "date_to": "2026-03-01"},
     ],
 )

@@ -14,8 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from aimonitor.models import AuditEvent, OnceToken, SiteAccess, TriggerJob
-from aimonitor.operations.batch import SESSION_KEY
+from aimonitor.models import AuditEvent, OnceToken, PendingBatch, SiteAccess, TriggerJob
 from tests.conftest import client_for, make_job, make_run
 
 BATCH_ID = re.compile(r'name="batch_id" value="([0-9a-f]{32})"')
@@ -52,6 +51,13 @@ def metric(response, name: str) -> str:
     match = re.search(rf'data-metric="{name}" data-value="([^"]*)"', response.text)
     assert match, f"no {name} on the page"
     return match.group(1)
+
+
+def pending(client, batch_id):
+    """The batch as kept for this client's session, or None."""
+    return PendingBatch.objects.filter(
+        batch_id=batch_id, session_key=client.session.session_key
+    ).first()
 
 
 def nothing_written():
@@ -99,9 +105,9 @@ def test_estimate_arithmetic_with_a_price(client, alice, apps_seen, budget):
     assert 'name="over_budget_ok"' not in response.text
     assert 'action="/batch/confirm/"' in response.text
     assert 'action="/batch/cancel/"' in response.text
-    # Nothing is written before the confirm; the estimate waits in the session.
+    # Nothing is written before the confirm; the estimate waits for this session.
     assert nothing_written()
-    assert batch_id in client.session[SESSION_KEY]
+    assert pending(client, batch_id) is not None
 
 
 def test_no_cost_without_a_price(client, alice, apps_seen, budget):
@@ -114,7 +120,7 @@ def test_duplicates_are_dropped_and_counted(client, alice, apps_seen, budget):
     response, batch_id = estimate(client_for(client, alice), member_ids="5, 6\n6 7 5,,5")
     assert metric(response, "members") == "3"
     assert "3 duplicates dropped" in response.text
-    assert client.session[SESSION_KEY][batch_id]["member_ids"] == [5, 6, 7]
+    assert pending(client, batch_id).member_ids == [5, 6, 7]
 
 
 def test_member_list_shows_fifty_then_counts_the_rest(client, alice, apps_seen, budget):
@@ -133,7 +139,7 @@ def test_malformed_member_ids_are_named(client, alice, apps_seen):
     assert batch_id is None
     assert "Not positive integers: abc, -3, 1.5, 0" in response.text
     assert "Too large for a member id: 99999999999999999999" in response.text
-    assert SESSION_KEY not in client.session
+    assert not PendingBatch.objects.exists()
 
 
 def test_more_than_5000_members_is_refused(client, alice, apps_seen):
@@ -159,7 +165,7 @@ def test_an_app_not_offered_is_bad_input(client, alice, apps_seen):
 def test_another_site_is_refused(client, alice, apps_seen):
     response, _ = estimate(client_for(client, alice), site=3)
     assert response.status_code == 403
-    assert SESSION_KEY not in client.session
+    assert not PendingBatch.objects.exists()
 
 
 # --- Step 2: confirm ----------------------------------------------------------
@@ -194,7 +200,7 @@ def test_confirm_creates_one_pending_forced_job_per_member(client, alice, apps_s
     assert event.details["apps"] == ["app1_chat", "app3_clue"]
     assert event.details["members"] == 3
     assert event.details["estimated_tokens"] == 12_000
-    assert batch_id not in client.session.get(SESSION_KEY, {})
+    assert pending(client, batch_id) is None
     page = client.get("/batch/")
     assert "Batch confirmed: 3 jobs created." in page.text
 
@@ -231,9 +237,9 @@ def test_an_expired_batch_creates_nothing(client, alice, apps_seen, budget):
 def test_an_estimate_edited_past_its_expiry_creates_nothing(client, alice, apps_seen, budget):
     client_for(client, alice)
     _, batch_id = estimate(client)
-    session = client.session
-    session[SESSION_KEY][batch_id]["expires_at"] = time.time() - 1
-    session.save()
+    PendingBatch.objects.filter(batch_id=batch_id).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
 
     response = client.post("/batch/confirm/", {"batch_id": batch_id})
 
@@ -259,7 +265,7 @@ def test_cancel_drops_the_batch_for_good(client, alice, apps_seen, budget):
 
     assert response.redirect_chain == [("/batch/", 302)]
     assert "Batch cancelled" in response.text
-    assert batch_id not in client.session.get(SESSION_KEY, {})
+    assert pending(client, batch_id) is None
     confirm = client.post("/batch/confirm/", {"batch_id": batch_id})
     assert confirm.status_code == 409
     assert "This batch was cancelled" in confirm.text

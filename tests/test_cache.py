@@ -126,9 +126,15 @@ def test_preview_counts_what_would_change_and_changes_nothing(client, bob, entri
     assert not invalidations().exists()
 
 
+def confirmed(client, data: dict) -> dict:
+    """``data`` as its confirmation page posts it: with the ids the preview counted."""
+    preview = client.post("/cache/", data)
+    return {**data, "ids": preview.context["ids"], "confirm": "yes"}
+
+
 def test_confirm_invalidates_exactly_the_matching_entries(client, bob, entries):
     client_for(client, bob)
-    data = {"site": 1, "cache_type": "app3_clue", "member_id": 42, "confirm": "yes"}
+    data = confirmed(client, {"site": 1, "cache_type": "app3_clue", "member_id": 42})
     response = client.post("/cache/", data, follow=True)
     assert response.redirect_chain[-1][0] == "/cache/?site=1&cache_type=app3_clue&target_id=42"
     assert "Invalidated 2 cache entries." in response.text
@@ -152,9 +158,41 @@ def test_confirm_invalidates_exactly_the_matching_entries(client, bob, entries):
 
 
 def test_site_only_invalidates_the_whole_site(client, alice, entries):
-    client_for(client, alice).post("/cache/", {"site": 2, "confirm": "yes"})
+    client_for(client, alice)
+    client.post("/cache/", confirmed(client, {"site": 2}))
     assert sql_ids("status <> 'invalidated'") == sql_ids("site_id <> 2 AND status <> 'invalidated'")
     assert invalidations().get().target_ids == [entries["site2_42"].pk]
+
+
+def test_confirm_acts_on_the_previewed_entries_only(client, bob, entries):
+    # Issue #12.4: entries that begin to match between the preview and the confirm
+    # are not invalidated; the confirmation acts on exactly what it showed.
+    client_for(client, bob)
+    data = confirmed(client, {"site": 1, "member_id": 42})
+    previewed = sorted(int(i) for i in data["ids"].split(","))
+    late = make_cache(site_id=1, target_id="42", cache_type="app3_clue")
+    response = client.post("/cache/", data, follow=True)
+    assert "Invalidated 3 cache entries." in response.text
+    late.refresh_from_db()
+    assert late.status == "valid"
+    assert invalidations().get().target_ids == previewed
+
+
+def test_confirm_without_its_ids_changes_nothing(client, bob, entries):
+    before = statuses()
+    response = client_for(client, bob).post("/cache/", {"site": 1, "confirm": "yes"})
+    assert response.status_code == 400
+    assert "This confirmation does not list its entries" in response.text
+    assert statuses() == before
+
+
+def test_preview_over_the_confirm_limit_is_refused(client, bob, entries, monkeypatch):
+    monkeypatch.setattr("dashboard.cache.CONFIRM_LIMIT", 2)
+    monkeypatch.setattr("aimonitor.operations.cache.CONFIRM_LIMIT", 2)
+    response = client_for(client, bob).post("/cache/", {"site": 1})
+    assert response.status_code == 400
+    assert "at most 2 can be invalidated at once" in response.text
+    assert 'name="confirm"' not in response.text
 
 
 def test_reports_the_number_really_changed(bob, entries):

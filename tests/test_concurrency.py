@@ -22,10 +22,11 @@ import time
 import uuid
 
 import pytest
+from axes.models import AccessAttempt
 from django.db import connection, connections, transaction
 from django.test import Client
 
-from aimonitor.models import AuditEvent, CacheEntry, LoginFailure, RunLog, TriggerJob
+from aimonitor.models import AuditEvent, CacheEntry, RunLog, TriggerJob
 from aimonitor.operations.alerts import set_alert_status
 from aimonitor.operations.cache import invalidate_cache
 from tests.conftest import make_cache, make_job, make_run, make_user
@@ -104,7 +105,8 @@ def test_a_burst_of_parallel_guesses_gets_no_more_than_the_limit(settings):
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] * 5 + [429] * 3
-    assert LoginFailure.objects.filter(username="bob").count() == 5
+    (attempt,) = AccessAttempt.objects.filter(username="bob")
+    assert attempt.failures_since_start == 5
     right = Client().post(
         "/accounts/login/", {"username": "bob", "password": "correct horse battery staple"}
     )
@@ -172,3 +174,37 @@ def test_bulk_triage_over_overlapping_alerts_does_not_deadlock():
     assert [len(r.changed) for r in results] == [30, 30]
     events = AuditEvent.objects.filter(target_table="ai_run_logs")
     assert sum(len(event.target_ids) for event in events) == 60
+
+
+def test_twenty_estimates_at_once_in_one_session_all_stay_confirmable(settings):
+    """Each estimate used to rewrite the whole session: parallel ones lost each other's
+    batches (5 of 20 confirmable). Now each is its own row: all 20 confirm, once each."""
+    import re
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    make_run(site_id=1, app_type="app1_chat")  # an app seen lately is offered
+    browser = Client()
+    browser.force_login(make_user("alice", "admin", sites=[1]))
+
+    def estimate(member_id):
+        def call():
+            tab = Client()
+            tab.cookies = browser.cookies  # one session, many tabs
+            response = tab.post(
+                "/batch/", {"site": 1, "app_types": ["app1_chat"], "member_ids": str(member_id)}
+            )
+            assert response.status_code == 200, response.status_code
+            return re.search(r'name="batch_id" value="([0-9a-f]{32})"', response.text).group(1)
+
+        return call
+
+    batch_ids = race(*[estimate(5000 + n) for n in range(20)])
+    assert len(set(batch_ids)) == 20, batch_ids
+
+    statuses = [browser.post("/batch/confirm/", {"batch_id": b}).status_code for b in batch_ids]
+    assert statuses == [302] * 20
+    jobs = TriggerJob.objects.filter(event_type="admin_batch")
+    assert sorted(jobs.values_list("member_id", flat=True)) == list(range(5000, 5020))
+    # Still exactly once: a second confirm of any of them creates nothing more.
+    assert browser.post("/batch/confirm/", {"batch_id": batch_ids[0]}).status_code == 409
+    assert jobs.count() == 20

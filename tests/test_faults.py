@@ -302,3 +302,22 @@ def test_a_missing_table_is_named(client, damage):
     assert response.status_code == 503
     assert f"missing table {django_settings.AI_SCHEMA}.ai_cache" in response.text
     assert client.get("/runs/").status_code == 200  # the rest of the console still works
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_error_is_logged_never_shown(client, unreachable_database, caplog):
+    """Host, port, socket path and user are in the driver's message: log only."""
+    break_it, repair = unreachable_database
+    client.force_login(make_user("bob", "operator", sites=[1]))
+    break_it()
+    page = client.get("/runs/")
+    health = client.get("/healthz")
+    repair()
+
+    assert (page.status_code, health.status_code) == (503, 503)
+    assert health.json() == {"database": "unavailable"}
+    for body in (page.text, health.text):
+        assert "nonexistent-socket-dir" not in body
+        assert ".s.PGSQL" not in body
+        assert "connection" not in body.lower()
+    assert "nonexistent-socket-dir" in caplog.text  # the operator still finds it in the log

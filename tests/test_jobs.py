@@ -261,11 +261,14 @@ def test_double_submitted_retry_creates_one_job(client, bob, db):
     }
 
 
-def test_retry_without_key_has_no_guard(client, bob, db):
+def test_retry_without_key_is_still_refused_the_second_time(client, bob, db):
+    # No one-time key: the second retry is the "already retried" rule's (SPEC.md §9).
     original = make_job(site_id=1)
     client_for(client, bob)
     client.post(f"/jobs/{original.pk}/retry/")
-    client.post(f"/jobs/{original.pk}/retry/")
+    assert client.post(f"/jobs/{original.pk}/retry/").status_code == 409
+    assert job_count() == 2
+    client.post(f"/jobs/{original.pk}/retry/", {"again_ok": "1"})
     assert job_count() == 3
 
 
@@ -328,7 +331,8 @@ def test_bulk_retry_of_everything_matching_the_filter(client, bob, db):
     confirm = client.post("/jobs/", data)
     assert 'id="retry-count" data-value="3"' in confirm.text
     assert 'name="event_type" value="recharge"' in confirm.text
-    client.post("/jobs/", {**data, "confirm": "yes"})
+    # The confirmation carries the ids it counted, and the retry acts on those.
+    client.post("/jobs/", {**data, "ids": confirm.context["ids"], "confirm": "yes"})
     expected = sql_ids("site_id = 1 AND event_type = 'recharge' AND is_forced")
     assert len(expected) == 3
     assert retry_events().count() == 3
@@ -344,7 +348,11 @@ def test_bulk_retry_over_the_cap_is_refused(client, bob, db):
     response = client.post("/jobs/", data)
     assert response.status_code == 400
     assert "at most 1,000 can be retried at once" in response.text
+    # A confirmation acts on its ids only: without them, on nothing; over the cap, refused.
     response = client.post("/jobs/", {**data, "confirm": "yes"})
+    assert response.status_code == 302
+    all_ids = ",".join(map(str, sql_ids("true")))
+    response = client.post("/jobs/", {**data, "ids": all_ids, "confirm": "yes"})
     assert response.status_code == 400
     assert job_count() == 1001
     assert not retry_events().exists()

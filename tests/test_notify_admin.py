@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 
 from alerts.models import AlertRule, Channel
-from tests.conftest import client_for
+from tests.conftest import client_for, make_user
+
+
+@pytest.fixture
+def ada(db):
+    """An admin of every site: channels and rules serve every site, so only such admins
+    (and superusers) edit them."""
+    return make_user("ada", "admin", all_sites=True)
+
 
 RULE = {
     "name": "Chat failing",
@@ -26,8 +34,8 @@ def add_rule(client, **changes):
     return client.post("/admin/alerts/alertrule/add/", {**RULE, **changes})
 
 
-def test_admin_adds_a_rule_and_a_channel(client, alice):
-    client_for(client, alice)
+def test_admin_adds_a_rule_and_a_channel(client, ada):
+    client_for(client, ada)
     assert client.post("/admin/alerts/channel/add/", CHANNEL).status_code == 302
     channel = Channel.objects.get()
     assert add_rule(client, channels=[channel.pk]).status_code == 302
@@ -57,8 +65,8 @@ def test_admin_adds_a_rule_and_a_channel(client, alice):
         ({"repeat_minutes": "-1"}, "greater than or equal to 0"),
     ],
 )
-def test_bad_rules_are_refused_with_a_message(client, alice, changes, message):
-    response = add_rule(client_for(client, alice), **changes)
+def test_bad_rules_are_refused_with_a_message(client, ada, changes, message):
+    response = add_rule(client_for(client, ada), **changes)
     assert response.status_code == 200
     assert message in response.text
     assert not AlertRule.objects.exists()
@@ -77,15 +85,15 @@ def test_bad_rules_are_refused_with_a_message(client, alice, changes, message):
         ),
     ],
 )
-def test_bad_channels_are_refused_with_a_message(client, alice, changes, message):
-    response = client_for(client, alice).post("/admin/alerts/channel/add/", {**CHANNEL, **changes})
+def test_bad_channels_are_refused_with_a_message(client, ada, changes, message):
+    response = client_for(client, ada).post("/admin/alerts/channel/add/", {**CHANNEL, **changes})
     assert response.status_code == 200
     assert message in response.text
     assert not Channel.objects.exists()
 
 
-def test_a_saved_secret_is_never_shown_and_blank_keeps_it(client, alice):
-    client_for(client, alice)
+def test_a_saved_secret_is_never_shown_and_blank_keeps_it(client, ada):
+    client_for(client, ada)
     client.post("/admin/alerts/channel/add/", {**CHANNEL, "secret": "s3cr3t-value"})
     channel = Channel.objects.get()
     assert channel.secret == "s3cr3t-value"
@@ -102,6 +110,22 @@ def test_a_saved_secret_is_never_shown_and_blank_keeps_it(client, alice):
     client.post(f"/admin/alerts/channel/{channel.pk}/change/", {**CHANNEL, "clear_secret": "on"})
     channel.refresh_from_db()
     assert channel.secret == ""
+
+
+def test_site_limited_admins_cannot_edit_notifications(client, alice):
+    client_for(client, alice)
+    assert client.get("/admin/alerts/channel/").status_code == 403
+    assert client.post("/admin/alerts/alertrule/add/", RULE).status_code == 403
+    assert not AlertRule.objects.exists()
+
+
+def test_admin_writes_are_audited(client, ada):
+    from aimonitor.models import AuditEvent
+
+    client_for(client, ada).post("/admin/alerts/channel/add/", {**CHANNEL, "secret": "zzz"})
+    event = AuditEvent.objects.get()
+    assert (event.action, event.target_table, event.actor) == ("admin_add", "alerts_channel", ada)
+    assert "zzz" not in str(event.details)
 
 
 def test_operators_and_viewers_cannot_edit_notifications(client, bob, charlie):

@@ -25,7 +25,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from aimonitor.models import AuditEvent, CacheEntry, RunLog, SiteName, TriggerJob
-from alerts.models import AlertRule, Incident
+from alerts.models import AlertRule, Channel, Delivery, Incident
 from tests.conftest import make_cache, make_job, make_run, make_user
 
 ROLES = ("anonymous", "viewer", "operator", "admin", "superuser")
@@ -95,6 +95,7 @@ class World:
     job: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
     incident: dict = field(default_factory=dict)  # open, about one site
+    extra: dict = field(default_factory=dict)  # the console models' (admin matrix)
 
 
 @pytest.fixture
@@ -333,6 +334,13 @@ MATRIX: list[Row] = [
         },
         effect=job_was_retried,
     ),
+    Row(
+        "jobs/health/",
+        site_query("/jobs/health/"),
+        get=SITE_PAGE,
+        post=NO_POST,
+        headers={"HX-Request": "true"},
+    ),
     Row("jobs/<id:pk>/", detail("/jobs/{pk}/", "job"), get=DETAIL_PAGE, post=NO_POST),
     Row(
         "jobs/<id:pk>/retry/",
@@ -347,7 +355,11 @@ MATRIX: list[Row] = [
         site_query("/cache/"),
         get=SITE_PAGE,
         post={**TRIAGE, "operator": (Done(302), 403), "admin": (Done(302), 403)},
-        data=lambda world, side: {"site": SITE[side], "confirm": "yes"},
+        data=lambda world, side: {
+            "site": SITE[side],
+            "ids": str(world.cache[side].pk),
+            "confirm": "yes",
+        },
         effect=cache_was_invalidated,
     ),
     # Batch runs: the page is everyone's (recent batches of their sites); acting is admins'.
@@ -397,6 +409,7 @@ MATRIX: list[Row] = [
         },
         effect=alert_is("acknowledged"),
     ),
+    Row("alerts/new/", site_query("/alerts/new/"), get=SITE_PAGE, post=NO_POST),
     Row(
         "alerts/<id:pk>/ack/",
         detail("/alerts/{pk}/ack/", "alert"),
@@ -592,3 +605,338 @@ def test_the_markers_would_be_seen(client, world, url):
     response = client.get(url)
     body = b"".join(response.streaming_content) if response.streaming else response.content
     assert any(marker in body.decode() for marker in OTHER_MARKERS)
+
+
+# --- The Django admin: every URL of every registered model ---------------------------
+#
+# Generated from ``admin.site._registry``: each registered model must have a profile
+# below (``test_every_registered_model_has_a_profile``), and each of its admin views
+# (change list, add, change, delete, history) is tried by every role against an object
+# of the person's own site and of another site. A site-limited admin reads and writes
+# only their sites' rows of scoped models, and nothing of the reserved ones (who sees
+# what); every write that goes through is audited.
+
+from django.contrib import admin as django_admin  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+
+from aimonitor.models import SiteAccess  # noqa: E402
+
+RECORDS, SCOPED, RESERVED = "records", "scoped", "reserved"
+ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
+NEW_NAME = "Renamed by the matrix"
+
+
+@dataclass(frozen=True)
+class AdminProfile:
+    """How one registered model behaves in the admin, and how to write to it."""
+
+    kind: str  # RECORDS: read-only, site-scoped; SCOPED: editable, site-scoped;
+    #            RESERVED: only for people who see every site
+    obj: Callable[[World, str], object]  # the object of the side
+    add: Callable[[World, str], dict] | None = None  # add form data, for the side
+    added: Callable[[World, str], bool] | None = None
+    change: Callable[[World, str], dict] | None = None  # change form data
+    changed: Callable[[World, str], bool] | None = None
+
+
+def extra_world(world: World) -> dict:
+    """The console models' objects of both sites (beside the AI rows)."""
+    objects: dict = {}
+    SiteName.objects.create(site_id=1, name="Ownsite Store")
+    objects["sitename"] = {side: SiteName.objects.get(site_id=SITE[side]) for side in SITE}
+    members = {side: make_user(f"{side}_member", "viewer", sites=[SITE[side]]) for side in SITE}
+    objects["user"] = members
+    objects["siteaccess"] = {side: members[side].site_access for side in SITE}
+    objects["group"] = {side: Group.objects.create(name=f"{side}_group") for side in SITE}
+    objects["auditevent"] = {
+        side: AuditEvent.objects.record(
+            actor=None,
+            action="retry",
+            target_table="ai_trigger_jobs",
+            target_ids=[world.job[side].pk],
+            site_id=SITE[side],
+        )
+        for side in SITE
+    }
+    objects["newcomer"] = {
+        side: get_user_model().objects.create_user(f"{side}_newcomer") for side in SITE
+    }
+    # Notifications: channels and rules serve every site (reserved); deliveries are
+    # records of their incident's site.
+    objects["channel"] = {
+        side: Channel.objects.create(name=f"{side} hook", kind="webhook", url="http://x.test/")
+        for side in SITE
+    }
+    objects["alertrule"] = {side: world.incident[side].rule for side in SITE}
+    objects["incident"] = world.incident
+    objects["delivery"] = {
+        side: Delivery.objects.create(
+            incident=world.incident[side], channel=objects["channel"][side], event="firing"
+        )
+        for side in SITE
+    }
+    return objects
+
+
+def from_world(name: str) -> Callable[[World, str], object]:
+    return lambda world, side: world.extra[name][side]
+
+
+def from_rows(attr: str) -> Callable[[World, str], object]:
+    return lambda world, side: getattr(world, attr)[side]
+
+
+def site_name_added(world: World, side: str) -> bool:
+    return SiteName.objects.filter(site_id=SITE[side], name=NEW_NAME).exists()
+
+
+def user_change(world: World, side: str) -> dict:
+    user = world.extra["user"][side]
+    return {
+        "username": f"{user.username}_renamed",
+        "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+        "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+    }
+
+
+def rule_form(world: World, side: str, name: str) -> dict:
+    return {
+        "name": name,
+        "kind": "failure_count",
+        "site_id": SITE[side],
+        "app_type": "",
+        "window_minutes": 15,
+        "threshold": 3,
+        "min_calls": 10,
+        "repeat_minutes": 60,
+    }
+
+
+ADMIN_PROFILES: dict[str, AdminProfile] = {
+    "alerts.channel": AdminProfile(
+        RESERVED,
+        from_world("channel"),
+        add=lambda world, side: {
+            "name": f"{side} new hook",
+            "kind": "webhook",
+            "url": "http://y.test/",
+        },
+        added=lambda world, side: Channel.objects.filter(name=f"{side} new hook").exists(),
+        change=lambda world, side: {"name": NEW_NAME, "kind": "webhook", "url": "http://y.test/"},
+        changed=lambda world, side: Channel.objects.filter(name=NEW_NAME).exists(),
+    ),
+    "alerts.alertrule": AdminProfile(
+        RESERVED,
+        from_world("alertrule"),
+        add=lambda world, side: rule_form(world, side, f"{side} new rule"),
+        added=lambda world, side: AlertRule.objects.filter(name=f"{side} new rule").exists(),
+        change=lambda world, side: rule_form(world, side, NEW_NAME),
+        changed=lambda world, side: AlertRule.objects.filter(name=NEW_NAME).exists(),
+    ),
+    "alerts.incident": AdminProfile(RECORDS, from_world("incident")),
+    "alerts.delivery": AdminProfile(RECORDS, from_world("delivery")),
+    "aimonitor.runlog": AdminProfile(RECORDS, from_rows("run")),
+    "aimonitor.triggerjob": AdminProfile(RECORDS, from_rows("job")),
+    "aimonitor.cacheentry": AdminProfile(RECORDS, from_rows("cache")),
+    "aimonitor.auditevent": AdminProfile(RECORDS, from_world("auditevent")),
+    "aimonitor.sitename": AdminProfile(
+        SCOPED,
+        from_world("sitename"),
+        add=lambda world, side: {"site_id": SITE[side], "name": NEW_NAME},
+        added=site_name_added,
+        change=lambda world, side: {"name": NEW_NAME},
+        changed=site_name_added,
+    ),
+    "aimonitor.siteaccess": AdminProfile(
+        RESERVED,
+        from_world("siteaccess"),
+        add=lambda world, side: {
+            "user": world.extra["newcomer"][side].pk,
+            "site_ids": str(SITE[side]),
+        },
+        added=lambda world, side: SiteAccess.objects.filter(
+            user=world.extra["newcomer"][side]
+        ).exists(),
+        change=lambda world, side: {
+            "user": world.extra["user"][side].pk,
+            "site_ids": "1,2",
+        },
+        changed=lambda world, side: (
+            SiteAccess.objects.get(user=world.extra["user"][side]).site_ids == [1, 2]
+        ),
+    ),
+    "auth.user": AdminProfile(
+        RESERVED,
+        from_world("user"),
+        add=lambda world, side: {
+            "username": f"{side}_created",
+            "usable_password": "true",
+            "password1": "a-long-password-1",
+            "password2": "a-long-password-1",
+        },
+        added=lambda world, side: (
+            get_user_model().objects.filter(username=f"{side}_created").exists()
+        ),
+        change=user_change,
+        changed=lambda world, side: (
+            get_user_model().objects.filter(username=f"{side}_member_renamed").exists()
+        ),
+    ),
+    "auth.group": AdminProfile(
+        RESERVED,
+        from_world("group"),
+        add=lambda world, side: {"name": f"{side}_new_group"},
+        added=lambda world, side: Group.objects.filter(name=f"{side}_new_group").exists(),
+        change=lambda world, side: {"name": f"{side}_renamed_group"},
+        changed=lambda world, side: Group.objects.filter(name=f"{side}_renamed_group").exists(),
+    ),
+}
+
+
+def registered_models() -> list[str]:
+    return sorted(model._meta.label_lower for model in django_admin.site._registry)
+
+
+def test_every_registered_model_has_a_profile():
+    assert sorted(ADMIN_PROFILES) == registered_models()
+
+
+NOT_STAFF = {"anonymous": ADMIN_LOGIN, "viewer": ADMIN_LOGIN, "operator": ADMIN_LOGIN}
+
+
+def admin_expected(kind: str, view: str, method: str) -> dict:
+    """The outcome of one admin view of one kind of model, per role (and side)."""
+    if kind == RESERVED:  # a site-limited admin: refused, whichever site
+        superuser = {
+            ("changelist", "get"): 200,
+            ("add", "get"): 200,
+            ("add", "post"): Done(302),
+            ("change", "get"): 200,
+            ("change", "post"): Done(302),
+            ("delete", "get"): 200,
+            ("delete", "post"): Done(302),
+            ("history", "get"): 200,
+        }[view, method]
+        return {**NOT_STAFF, "admin": 403, "superuser": superuser}
+    if kind == RECORDS:
+        admin_role, superuser = {
+            ("changelist", "get"): ((200, ABSENT), 200),
+            ("add", "get"): (403, 403),
+            ("add", "post"): (403, 403),
+            ("change", "get"): ((200, 302), 200),
+            ("change", "post"): (403, 403),
+            ("delete", "get"): (403, 403),
+            ("delete", "post"): (403, 403),
+            ("history", "get"): ((200, 404), 200),
+        }[view, method]
+        return {**NOT_STAFF, "admin": admin_role, "superuser": superuser}
+    # SCOPED: editable on one's own sites; another site's row "doesn't exist" (302),
+    # and a new row for another site is refused by the form (200, with the error).
+    admin_role, superuser = {
+        ("changelist", "get"): ((200, ABSENT), 200),
+        ("add", "get"): (200, 200),
+        ("add", "post"): ((Done(302), 200), Done(302)),
+        ("change", "get"): ((200, 302), 200),
+        ("change", "post"): ((Done(302), 302), Done(302)),
+        ("delete", "get"): (403, 200),  # the admin role may not delete site names
+        ("delete", "post"): (403, Done(302)),
+        ("history", "get"): ((200, 404), 200),
+    }[view, method]
+    return {**NOT_STAFF, "admin": admin_role, "superuser": superuser}
+
+
+def admin_url(label: str, view: str, obj) -> str:
+    app, model = label.split(".")
+    base = f"/admin/{app}/{model}/"
+    return {
+        "changelist": base,
+        "add": f"{base}add/",
+        "change": f"{base}{obj.pk}/change/",
+        "delete": f"{base}{obj.pk}/delete/",
+        "history": f"{base}{obj.pk}/history/",
+    }[view]
+
+
+def admin_cells():
+    for label in registered_models():
+        for view in ADMIN_VIEWS:
+            methods = ("get",) if view in ("changelist", "history") else ("get", "post")
+            for method in methods:
+                for role in ROLES:
+                    for side in (OWN, OTHER):
+                        yield pytest.param(
+                            label,
+                            view,
+                            method,
+                            role,
+                            side,
+                            id=f"{label}|{view}|{method}|{role}|{side}",
+                        )
+
+
+def admin_effect(profile: AdminProfile, view: str, obj) -> Callable[[World, str], bool] | None:
+    if view == "add":
+        return profile.added
+    if view == "change":
+        return profile.changed
+    if view == "delete":
+        return lambda world, side: not type(obj).objects.filter(pk=obj.pk).exists()
+    return None
+
+
+@pytest.mark.parametrize(("label", "view", "method", "role", "side"), list(admin_cells()))
+def test_admin_matrix(client, world, label, view, method, role, side):
+    profile = ADMIN_PROFILES[label]
+    world.extra = extra_world(world)
+    obj = profile.obj(world, side)
+    user = person(role)
+    if user is not None:
+        client.force_login(user)
+    outcome = admin_expected(profile.kind, view, method)[role]
+    if isinstance(outcome, tuple):
+        outcome = outcome[0 if side == OWN else 1]
+    url = admin_url(label, view, obj)
+    where = f"{method.upper()} {url} as {role} ({side} site)"
+    data = {}
+    if method == "post":
+        if view == "add" and profile.kind == SCOPED:
+            SiteName.objects.filter(site_id=SITE[side]).delete()  # free the key to add
+        if view == "add":
+            data = profile.add(world, side) if profile.add else {}
+        elif view == "change":
+            data = profile.change(world, side) if profile.change else {}
+        else:
+            data = {"post": "yes"}
+    events_before = AuditEvent.objects.count()
+
+    response = client.post(url, data) if method == "post" else client.get(url)
+    text = response.content.decode(errors="replace")
+
+    if outcome == ADMIN_LOGIN:
+        assert response.status_code == 302, where
+        assert response["Location"].startswith("/admin/login/?next="), where
+    elif outcome == ABSENT:
+        assert response.status_code == 200, where
+    elif isinstance(outcome, Done):
+        assert response.status_code == outcome.status, f"{where}: {text[:800]}"
+    else:
+        assert response.status_code == outcome, f"{where}: {text[:800]}"
+    if role != "superuser":
+        leaked = [marker for marker in OTHER_MARKERS if marker in text]
+        assert leaked == [], f"{where} shows another site's data: {leaked}"
+
+    if method == "post":
+        effect = admin_effect(profile, view, obj)
+        if effect is not None:
+            assert effect(world, side) is isinstance(outcome, Done), where
+        # An admin write is audited (who, what, the site); a refused one writes nothing.
+        events = AuditEvent.objects.order_by("-id")[: AuditEvent.objects.count() - events_before]
+        if isinstance(outcome, Done):
+            (event,) = events
+            assert event.actor == user
+            assert event.action == f"admin_{'delete' if view == 'delete' else view}"
+            assert event.target_table == type(obj)._meta.db_table
+            if profile.kind == SCOPED:
+                assert event.site_id == SITE[side]
+        else:
+            assert list(events) == [], where

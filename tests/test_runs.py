@@ -264,3 +264,25 @@ def test_csv_export_defuses_spreadsheet_formulas(client, bob):
     body = b"".join(response.streaming_content).decode()
     assert "'=HYPERLINK" in body
     assert ",=HYPERLINK" not in body
+
+
+@pytest.mark.parametrize("app_type", ["chat v2", "聊天", "chat-v2.1:beta"])
+def test_app_types_with_spaces_or_other_scripts_filter_and_link_to_the_alerts(
+    client, alice, db, app_type
+):
+    """The run page's "see it among the alerts" link works for every app type name."""
+    import html
+    import re
+
+    alert = make_run(site_id=1, app_type=app_type, status="failed", member_id=5151)
+    make_run(site_id=1, app_type="app1_chat", status="failed", member_id=6161)
+    client_for(client, alice)
+
+    detail = client.get(f"/runs/{alert.pk}/")
+    link = html.unescape(re.search(r'href="(/alerts/\?[^"]+)"', detail.text).group(1))
+    alerts = client.get(link)
+    assert alerts.status_code == 200
+    assert f"/runs/{alert.pk}/" in alerts.text
+    runs = client.get("/runs/", {"app_type": app_type})
+    assert runs.status_code == 200
+    assert "5151" in runs.text and "6161" not in runs.text

@@ -124,29 +124,61 @@ def test_four_failures_still_let_the_right_password_in(client, bob):
     assert log_in(client, "bob").status_code == 302
 
 
-def test_the_lock_is_per_username_and_ignores_case(client, bob, charlie):
+def test_the_lock_is_per_username_and_address_and_ignores_case(client, bob, charlie):
     fail_logins(client, "BOB", 5, REMOTE_ADDR="10.0.0.1")
+    assert log_in(client, "bob", REMOTE_ADDR="10.0.0.1").status_code == 429
+    assert log_in(client, "charlie", REMOTE_ADDR="10.0.0.1").status_code == 302
+
+
+def test_a_strangers_failures_elsewhere_do_not_lock_the_user_out(client, bob):
+    """Anyone could lock any account from anywhere: now the lock is the pair
+    (username, address), so the real user still signs in from their own address."""
+    fail_logins(Client(), "bob", 5, REMOTE_ADDR="198.51.100.66")
+    assert log_in(Client(), "bob", REMOTE_ADDR="198.51.100.66").status_code == 429
+    assert log_in(client, "bob", REMOTE_ADDR="10.0.0.2").status_code == 302
+
+
+def test_failures_spread_over_many_addresses_hit_the_per_username_ceiling(client, bob, settings):
+    settings.LOGIN_FAILURE_CEILING = 12
+    for n in range(3):  # 4 + 4 + 4 failures, never the limit from one address
+        fail_logins(Client(), "bob", 4, REMOTE_ADDR=f"198.51.100.{n}")
     assert log_in(client, "bob", REMOTE_ADDR="10.0.0.2").status_code == 429
-    assert log_in(client, "charlie", REMOTE_ADDR="10.0.0.2").status_code == 302
 
 
-def test_the_lock_is_per_client_address_across_usernames(client, bob, charlie):
-    for name in ("x1", "x2", "x3", "x4", "x5"):
-        fail_logins(client, name, 1, REMOTE_ADDR="10.0.0.9")
-    assert log_in(client, "charlie", REMOTE_ADDR="10.0.0.9").status_code == 429
-    assert log_in(client, "charlie", REMOTE_ADDR="10.0.0.10").status_code == 302
+def test_signing_in_as_yourself_does_not_forgive_failures_against_another_name(client, alice, bob):
+    """The bypass: 4 wrong passwords for one name, 1 right sign-in as yourself, repeat.
+    A success clears only the signed-in username's failures, so the 5th wrong one locks."""
+    statuses = []
+    for _ in range(3):
+        for _ in range(4):
+            attempt = client.post("/accounts/login/", {"username": "alice", "password": "no"})
+            statuses.append(attempt.status_code)
+        assert log_in(client, "bob").status_code == 302
+        client.post("/accounts/logout/")
+    assert statuses[:5] == [200] * 5
+    assert 429 in statuses
+    assert log_in(client, "alice").status_code == 429
+
+
+@pytest.mark.parametrize("typed", ["BOB", " bob ", "ｂｏｂ", "Bob"])
+def test_the_lock_and_the_login_read_a_username_the_same_way(client, bob, typed):
+    """Whatever spelling signs bob in is the spelling his lock counts, and back."""
+    assert log_in(client, typed).status_code == 302  # the login matches it to bob
+    client.post("/accounts/logout/")
+    fail_logins(client, typed, 5)
+    assert log_in(client, "bob").status_code == 429  # and the lock counted it as bob
+    assert log_in(client, typed).status_code == 429
 
 
 def test_the_lock_lifts_when_the_window_has_passed(client, bob):
     from datetime import timedelta
 
+    from axes.models import AccessAttempt
     from django.utils import timezone
-
-    from aimonitor.models import LoginFailure
 
     fail_logins(client, "bob", 5)
     assert log_in(client, "bob").status_code == 429
-    LoginFailure.objects.update(created_at=timezone.now() - timedelta(minutes=15, seconds=1))
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=15, seconds=1))
 
     assert log_in(client, "bob").status_code == 302
 
@@ -161,21 +193,23 @@ def test_a_success_resets_the_count(client, bob):
 
 def test_the_count_lives_in_the_database_for_every_process(bob):
     """Another browser (another server process) sees the same count."""
-    from aimonitor.models import LoginFailure
+    from axes.models import AccessAttempt
 
     fail_logins(Client(), "bob", 5, REMOTE_ADDR="10.1.1.1")
-    assert LoginFailure.objects.filter(username="bob").count() == 5
-    assert log_in(Client(), "bob", REMOTE_ADDR="10.2.2.2").status_code == 429
+    assert AccessAttempt.objects.get(username="bob").failures_since_start == 5
+    assert log_in(Client(), "bob", REMOTE_ADDR="10.1.1.1").status_code == 429
 
 
 def test_a_refused_attempt_is_not_counted_again(client, bob):
     """Hammering a locked form does not push the unlock time further out."""
-    from aimonitor.models import LoginFailure
+    from axes.models import AccessAttempt
 
     fail_logins(client, "bob", 5)
+    locked = AccessAttempt.objects.get()
     for _ in range(3):
         assert log_in(client, "bob").status_code == 429
-    assert LoginFailure.objects.count() == 5
+    again = AccessAttempt.objects.get()
+    assert (again.failures_since_start, again.attempt_time) == (5, locked.attempt_time)
 
 
 def test_the_admin_login_counts_and_refuses_too(client, alice):
@@ -189,15 +223,38 @@ def test_the_admin_login_counts_and_refuses_too(client, alice):
     assert log_in(client, "alice").status_code == 429  # one count for both forms
 
 
-def test_behind_a_proxy_the_configured_header_names_the_client(client, bob, settings):
-    settings.CLIENT_IP_HEADER = "X-Forwarded-For"
-    for name in ("y1", "y2", "y3", "y4", "y5"):
-        fail_logins(client, name, 1, headers={"X-Forwarded-For": "spoofed, 203.0.113.7"})
+@pytest.mark.parametrize("spelling", ["X-Forwarded-For", "HTTP_X_FORWARDED_FOR", "x-forwarded-for"])
+def test_behind_a_proxy_the_configured_header_names_the_client(
+    client, bob, settings, monkeypatch, spelling
+):
+    """The README's HTTP_X_FORWARDED_FOR and the header's own spelling both work."""
+    from aimonitor.env import envheader
+
+    monkeypatch.setenv("AIMONITOR_CLIENT_IP_HEADER", spelling)
+    settings.CLIENT_IP_META_KEY = envheader("AIMONITOR_CLIENT_IP_HEADER")
+    fail_logins(client, "bob", 5, headers={"X-Forwarded-For": "spoofed, 203.0.113.7"})
     proxied = {"headers": {"X-Forwarded-For": "203.0.113.8"}}
     assert log_in(client, "bob", **proxied).status_code == 302
     client.post("/accounts/logout/")
     blocked = {"headers": {"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}}
     assert log_in(client, "bob", **blocked).status_code == 429
+
+
+def test_a_header_value_that_is_not_an_address_is_no_address(rf, settings):
+    from aimonitor.throttle import client_ip
+
+    settings.CLIENT_IP_META_KEY = "HTTP_X_FORWARDED_FOR"
+    for value in ("not-an-ip", "203.0.113.7, <script>", "bob", "1.2.3.4.5"):
+        request = rf.get("/", HTTP_X_FORWARDED_FOR=value, REMOTE_ADDR="10.0.0.1")
+        assert client_ip(request) is None, value
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="x, 2001:db8::1", REMOTE_ADDR="10.0.0.1")
+    assert client_ip(request) == "2001:db8::1"
+
+
+def test_a_header_setting_that_is_not_a_header_stops_start_up():
+    result = production_check({"AIMONITOR_CLIENT_IP_HEADER": "X Forwarded: For"})
+    assert result.returncode != 0
+    assert "AIMONITOR_CLIENT_IP_HEADER" in result.stderr
 
 
 # --- CSRF on every POST, CSP on every page ------------------------------------------

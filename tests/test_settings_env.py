@@ -48,3 +48,4 @@ def test_settings_defaults(settings):
     assert settings.MONTHLY_TOKEN_LIMIT == 2_000_000
     assert settings.AVG_TOKENS_PER_CALL == 2000
     assert settings.BATCH_TTL_SECONDS == 600
+    assert settings.STUCK_MINUTES == 15

@@ -1,8 +1,9 @@
 """Batch runs: a paid re-run of AI apps for a list of members (SPEC.md §4 Batch run).
 
 Two steps. ``estimate_batch`` prices the run and keeps it, under a fresh batch id,
-in the user's session (the session store is shared by every server process, so a
-confirm may land on any of them). ``confirm_batch`` turns it into one pending
+as a ``PendingBatch`` row tied to the user's session (one row per estimate: parallel
+estimates in one session never overwrite each other, and every server process sees
+them, so a confirm may land on any of them). ``confirm_batch`` turns it into one pending
 ``ai_trigger_jobs`` row per member, exactly once: the batch id is claimed as a
 ``OnceToken`` in the same transaction as the insert, so two confirms sent at the
 same moment (two tabs, a double click, two processes) create one set of jobs.
@@ -26,15 +27,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from aimonitor.access import ALL_SITES, require_site, visible_site_ids
-from aimonitor.models import AuditEvent, RunLog, TriggerJob
+from aimonitor.models import AuditEvent, PendingBatch, RunLog, TriggerJob
 from aimonitor.operations.once import claim_once, claimed
 from dashboard.figures import budget
 
 PERMISSION = "aimonitor.run_batch"
 MAX_MEMBERS = 5000
-SESSION_KEY = "aimonitor_batches"
 # A session keeps at most this many unconfirmed estimates (the oldest go first).
 MAX_PENDING_PER_SESSION = 20
+# Estimates expired this long ago are deleted (until then a confirm says "expired").
+FORGET_AFTER = dt.timedelta(days=1)
 EVENT_TYPE = "admin_batch"
 CONFIRM_ACTION = "batch"
 CANCEL_ACTION = "batch_cancel"
@@ -119,13 +121,20 @@ def _check_permission(user) -> None:
         raise PermissionDenied(_("You may not launch batch runs."))
 
 
-def _pending(session) -> dict[str, dict]:
-    return session.get(SESSION_KEY, {})
+def _session_key(session) -> str:
+    if not session.session_key:
+        session.save()  # a session without a key yet gets one
+    return session.session_key
 
 
-def _store(session, batches: dict[str, dict]) -> None:
-    session[SESSION_KEY] = batches
-    session.modified = True
+def _entry(row: PendingBatch) -> dict:
+    return {
+        "site_id": row.site_id,
+        "app_types": list(row.app_types),
+        "member_ids": list(row.member_ids),
+        "duplicates": row.duplicates,
+        "expires_at": row.expires_at.timestamp(),
+    }
 
 
 def _expired(entry: dict, now: dt.datetime) -> bool:
@@ -163,7 +172,8 @@ def estimate_batch(
     member_ids: list[int],
     duplicates: int = 0,
 ) -> BatchEstimate:
-    """Price a batch and keep it in ``session`` under a fresh id; writes nothing else."""
+    """Price a batch and keep it for ``session`` under a fresh id (a ``PendingBatch``);
+    writes nothing else."""
     _check_permission(user)
     require_site(user, site_id)
     if not app_types or not member_ids:
@@ -171,21 +181,24 @@ def estimate_batch(
     if len(member_ids) > MAX_MEMBERS:
         raise ValueError(_("A batch takes at most %(max)s members.") % {"max": MAX_MEMBERS})
     now = timezone.now()
-    batches = {
-        batch_id: entry for batch_id, entry in _pending(session).items() if not _expired(entry, now)
-    }
-    while len(batches) >= MAX_PENDING_PER_SESSION:
-        batches.pop(next(iter(batches)))
-    batch_id = uuid.uuid4().hex
-    batches[batch_id] = {
-        "site_id": site_id,
-        "app_types": list(app_types),
-        "member_ids": list(member_ids),
-        "duplicates": duplicates,
-        "expires_at": (now + dt.timedelta(seconds=settings.BATCH_TTL_SECONDS)).timestamp(),
-    }
-    _store(session, batches)
-    return _describe(batch_id, batches[batch_id])
+    session_key = _session_key(session)
+    PendingBatch.objects.filter(expires_at__lt=now - FORGET_AFTER).delete()
+    row = PendingBatch.objects.create(
+        batch_id=uuid.uuid4().hex,
+        session_key=session_key,
+        user=user,
+        site_id=site_id,
+        app_types=list(app_types),
+        member_ids=list(member_ids),
+        duplicates=duplicates,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.BATCH_TTL_SECONDS),
+    )
+    oldest = PendingBatch.objects.filter(session_key=session_key).order_by(
+        "-created_at", "-batch_id"
+    )[MAX_PENDING_PER_SESSION:]
+    PendingBatch.objects.filter(pk__in=list(oldest.values_list("pk", flat=True))).delete()
+    return _describe(row.batch_id, _entry(row))
 
 
 def _refusal_if_claimed(key: str) -> BatchRefused | None:
@@ -205,18 +218,19 @@ def pending_batch(session, batch_id: str) -> BatchEstimate:
     refusal = _refusal_if_claimed(f"batch:{batch_id}")
     if refusal:
         raise refusal
-    entry = _pending(session).get(batch_id)
-    if entry is None:
+    row = PendingBatch.objects.filter(
+        batch_id=batch_id, session_key=session.session_key or ""
+    ).first()
+    if row is None:
         raise BatchRefused(BatchRefused.UNKNOWN)
+    entry = _entry(row)
     if _expired(entry, timezone.now()):
         raise BatchRefused(BatchRefused.EXPIRED)
     return _describe(batch_id, entry)
 
 
 def _forget(session, batch_id: str) -> None:
-    batches = _pending(session)
-    if batches.pop(batch_id, None) is not None:
-        _store(session, batches)
+    PendingBatch.objects.filter(batch_id=batch_id).delete()
 
 
 @transaction.atomic

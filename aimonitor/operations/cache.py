@@ -4,6 +4,11 @@ The cache page (site, optional cache type and member id) and the Django admin
 action (selected entries) both go through ``_invalidate``: one UPDATE that
 changes exactly the matching entries not yet invalidated and returns their ids,
 and one ``AuditEvent`` per site listing those ids, in one transaction.
+
+The page's confirmation carries the ids its preview counted (at most
+``CONFIRM_LIMIT``), and ``invalidate_cache(..., ids=...)`` changes only those: an
+entry that began to match after the preview is not invalidated (as the alerts'
+and the jobs' bulk confirmations do).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from aimonitor.models import AuditEvent, CacheEntry
 AUDIT_TABLE = "ai_cache"
 INVALIDATE_PERMISSION = "aimonitor.invalidate_cache"
 PREVIEW_SAMPLE_SIZE = 10
+# A confirmation carries the ids it counted, in one input: at most this many.
+CONFIRM_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,20 +57,26 @@ def matching_entries(user, site_id: int, cache_type: str | None = None, member_i
 
 def preview_invalidation(
     user, site_id: int, cache_type: str | None = None, member_id=None
-) -> tuple[int, list[CacheEntry]]:
-    """How many entries an invalidation would change now, and up to ten of them."""
+) -> tuple[list[int], list[CacheEntry]]:
+    """The ids an invalidation would change now (``CONFIRM_LIMIT`` + 1 at most), and ten."""
     check_can_invalidate(user)
     entries = matching_entries(user, site_id, cache_type, member_id)
     sample = list(entries.defer("result_json").newest_first()[:PREVIEW_SAMPLE_SIZE])
-    return entries.count(), sample
+    ids = list(entries.order_by("pk").values_list("pk", flat=True)[: CONFIRM_LIMIT + 1])
+    return ids, sample
 
 
 def invalidate_cache(
-    user, site_id: int, cache_type: str | None = None, member_id=None
+    user, site_id: int, cache_type: str | None = None, member_id=None, *, ids=None
 ) -> Invalidated:
-    """Invalidate the site's matching entries; the count is what the UPDATE changed."""
+    """Invalidate the site's matching entries (only ``ids`` of them, when given).
+
+    The count is what the UPDATE changed.
+    """
     check_can_invalidate(user)
     entries = matching_entries(user, site_id, cache_type, member_id)
+    if ids is not None:
+        entries = entries.filter(pk__in=[int(i) for i in ids])
     criteria = {"site_id": site_id, "cache_type": cache_type or None, "member_id": member_id}
     return _invalidate(user, entries, criteria)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.translation import gettext_noop
 
+from aimonitor.listing import capped_text
 from aimonitor.models import site_label
 
 register = template.Library()
@@ -32,6 +33,12 @@ def site_name(site_id, site_labels: dict | None = None) -> str:
     if site_id is None:
         return ""
     return (site_labels or {}).get(site_id) or str(site_label(site_id))
+
+
+@register.filter
+def capped(count) -> str:
+    """``{{ page.count|capped }}`` — a count that stopped at COUNT_CAP, as "10,000+"."""
+    return capped_text(int(count or 0))
 
 
 @register.simple_tag(takes_context=True)

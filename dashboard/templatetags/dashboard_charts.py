@@ -86,3 +86,28 @@ def trend_chart(trend: list[dict]) -> dict:
 def share_bar(fraction) -> dict:
     """A horizontal bar filled to ``fraction`` (0–1; more is drawn full)."""
     return {"filled": round(min(max(float(fraction or 0), 0.0), 1.0) * 100, 2)}
+
+
+# The sparkline's drawing box: small, beside the queue's figures on /jobs/.
+SPARK_WIDTH, SPARK_HEIGHT = 240, 40
+
+
+@register.inclusion_tag("dashboard/charts.html#sparkline")
+def sparkline(series: list[dict], title: str = "") -> dict:
+    """A line of ``series[i]["count"]`` over time, with a dot on the newest point."""
+    peak = max((point["count"] for point in series), default=0) or 1
+    step = SPARK_WIDTH / max(len(series) - 1, 1)
+    points = [
+        (
+            round(index * step, 1),
+            round(SPARK_HEIGHT - 2 - point["count"] / peak * (SPARK_HEIGHT - 4), 1),
+        )
+        for index, point in enumerate(series)
+    ]
+    return {
+        "points": " ".join(f"{x},{y}" for x, y in points),
+        "last": points[-1] if points else None,
+        "width": SPARK_WIDTH,
+        "height": SPARK_HEIGHT,
+        "title": title,
+    }

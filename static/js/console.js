@@ -28,6 +28,17 @@
     }
   });
 
+  // On a phone the list filters start folded behind their summary, so the first rows
+  // are on the first screen. They are sent open (no JavaScript: nothing hidden), and a
+  // form showing an error stays open.
+  if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) {
+    document.addEventListener("DOMContentLoaded", function () {
+      document.querySelectorAll("details[data-fold-on-phone]").forEach(function (fold) {
+        if (!fold.querySelector(".errorlist")) { fold.open = false; }
+      });
+    });
+  }
+
   // "Select all" checkboxes for bulk actions: <input type=checkbox data-select-all="name">.
   document.addEventListener("change", function (event) {
     var name = event.target.getAttribute && event.target.getAttribute("data-select-all");

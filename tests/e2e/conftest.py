@@ -59,6 +59,7 @@ def page(browser, live_server):
     yield page
     quiesce(page)
     context.close()
+    wait_until_server_idle()
 
 
 def quiesce(page) -> None:
@@ -68,6 +69,33 @@ def quiesce(page) -> None:
 
     with contextlib.suppress(Error):  # a closed page has nothing in flight
         page.wait_for_function("() => !document.querySelector('.htmx-request')", timeout=5_000)
+
+
+def wait_until_server_idle(timeout: float = 10.0) -> None:
+    """Wait until no other connection to the test database is running a statement or
+    holding a transaction open.
+
+    Closing the browser stops new requests, but the live server may still be answering
+    one (a panel poll summing the rollups). Django's flush after the test TRUNCATEs the
+    tables that request reads: started now, the two can deadlock, the flush fails and the
+    next test finds the previous test's users. So the flush waits for the server.
+    """
+    import time
+
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                " AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"the live server was still busy {timeout:.0f} s after the browser closed")
 
 
 def log_in(page, username: str, password: str = PASSWORD) -> None:

@@ -206,3 +206,28 @@ def test_status_is_text_as_well_as_colour(page, bob):
         )
 
     assert len({background(s) for s in ("success", "failed", "running")}) == 3
+
+
+def test_teardown_waits_until_the_live_server_is_idle(transactional_db):
+    """The page fixture's teardown returns only once no request of the live server is
+    still inside the database (issue #13, item 8: the flush deadlocked against a poll)."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from tests.e2e.conftest import wait_until_server_idle
+
+    def a_slow_request() -> None:
+        with connection.cursor() as cursor:  # this thread's own connection
+            cursor.execute("SELECT pg_sleep(0.8)")
+        connection.close()
+
+    request = threading.Thread(target=a_slow_request)
+    request.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    wait_until_server_idle()
+    waited = time.monotonic() - started
+    request.join()
+    assert waited >= 0.4

@@ -44,7 +44,7 @@ def test_dashboard_figures_refresh_by_themselves(page, alice):
     assert metric(page, "today_calls") == "3"
     assert page.locator('#panel-today [data-metric="today_calls"]').inner_text() == "3"
     # Every panel polls its own fragment and also answers the `refresh` event.
-    polled = page.locator("[data-poll]")
+    polled = page.locator("main [data-poll]")  # the panels (the nav count polls too)
     assert polled.count() == 7
     for index in range(polled.count()):
         assert polled.nth(index).get_attribute("hx-trigger") == "every 30s, refresh"
@@ -72,7 +72,7 @@ def test_site_switch_moves_every_panel(page, alice):
     expect(page.locator("#site-picker")).to_have_value("2")
     assert metric(page, "today_calls") == "1"
     assert metric(page, "today_tokens") == "1000"
-    polled = page.locator("[data-poll]")
+    polled = page.locator("main [data-poll]")  # the panels (the nav count polls too)
     for index in range(polled.count()):
         assert polled.nth(index).get_attribute("hx-get").endswith("?site=2")
 
@@ -118,20 +118,27 @@ def test_acknowledge_alert_inline(page, bob):
 def test_retry_job_from_its_page(page, bob):
     job = make_job(site_id=1, status="failed", error_message="app3_clue timed out")
     log_in(page, "bob")
-    page.goto("/jobs/")
-    page.get_by_role("link", name=f"#{job.pk}").click()
-    page.wait_for_url(f"**/jobs/{job.pk}/")
+    page.goto("/jobs/?status=failed")
+    page.get_by_role("link", name=f"#{job.pk}", exact=True).click()
+    page.wait_for_url(re.compile(rf"/jobs/{job.pk}/\?back=list&status=failed$"))
 
     page.get_by_role("button", name="Retry this job").click()
     new = TriggerJob.objects.exclude(pk=job.pk).get()
-    page.wait_for_url(f"**/jobs/{new.pk}/")
+    # Back to the list it came from, with its filters (SPEC.md §9).
+    page.wait_for_url(re.compile(r"/jobs/\?status=failed$"))
     expect(page.locator(".messages")).to_contain_text(f"Retried as job #{new.pk}.")
-    expect(page.locator("h1")).to_contain_text("pending")
-    expect(page.locator("#history")).to_contain_text(f"Retry of #{job.pk}")
+    expect(page.get_by_role("link", name=f"retried as #{new.pk}")).to_be_visible()
     assert (new.status, new.is_forced, new.member_id) == ("pending", True, job.member_id)
 
-    page.goto("/jobs/")
-    expect(page.get_by_role("link", name=f"retried as #{new.pk}")).to_be_visible()
+    page.goto(f"/jobs/{new.pk}/")
+    expect(page.locator("h1")).to_contain_text("pending")
+    expect(page.locator("#history")).to_contain_text(f"Retry of #{job.pk}")
+    # Retried once: the original's page asks for the explicit tick before another copy.
+    page.goto(f"/jobs/{job.pk}/")
+    expect(page.locator("#retried-as")).to_contain_text(f"retried as #{new.pk}")
+    page.get_by_role("button", name="Retry this job").click()
+    expect(page.locator(".errorlist")).to_contain_text(f"was already retried as #{new.pk}")
+    assert TriggerJob.objects.count() == 2
 
 
 def test_invalidate_cache_in_two_steps(page, bob):

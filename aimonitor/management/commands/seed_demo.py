@@ -1,13 +1,24 @@
 """Fill the AI tables with realistic demo data, generated inside PostgreSQL.
 
-One INSERT … SELECT over generate_series per table: a million runs take
-seconds, with no row passing through Python.
+One INSERT … SELECT over generate_series per table (and one per story below): a million
+runs take seconds, with no row passing through Python.
+
+The data tells a story a new user can find on every page (issue #13):
+
+- the tokens of a call are scaled to the default budget, so a fresh console's budget
+  is in use (about 60 % of a full day) but not blown;
+- ``app3_clue`` has a burst of timeouts in the last three hours (pending alerts);
+- ``app7_review`` is slow (about six times the others' latency);
+- site 3 (West Lake) has a tripped circuit breaker: its calls hit ``circuit_open``
+  in the last day, no other site does;
+- a few trigger jobs are stuck: pending for longer than AIMONITOR_STUCK_MINUTES (15).
 """
 
 from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
@@ -25,8 +36,19 @@ APPS = [
     "app8_report",
 ]
 DEMO_SITE_NAMES = {1: "静安旗舰店 Jing'an Flagship", 2: "浦东店 Pudong", 3: "西湖店 West Lake"}
+# The story (see the module docstring).
+TIMEOUT_BURST_APP = "app3_clue"
+TIMEOUT_BURST_HOURS = 3
+SLOW_APP = "app7_review"
+CIRCUIT_OPEN_SITE = 3
+STUCK_JOBS = 5
+# Successful calls' mean tokens before scaling (300 + uniform × 3,500).
+MEAN_TOKENS = 300 + 3500 / 2
+SUCCESS_SHARE = 0.9
 
-# Placeholders: {runs} {jobs} {cache} {table} {sites} {days} {apps}
+# Placeholders: {runs} {table} {sites} {days} {apps} {app_count} {token_scale}
+# {slow_app} {circuit_site} {burst} {burst_app} {burst_hours}. The first {burst} rows are
+# the burst of timeouts (denser towards now, all pending); one INSERT keeps ids in time order.
 RUNS_SQL = """
 INSERT INTO "{table}" (site_id, app_type, trigger_type, member_id, session_id,
     request_prompt, response_text, tokens_used, latency_ms, status, error_message,
@@ -38,11 +60,12 @@ SELECT
         || ' request. Summarise recent visits and spending, suggest the next step.',
     CASE WHEN status = 'success' THEN 'Member ' || member_id
         || ' visits weekly; spending is steady. Suggest a loyalty offer.' END,
-    CASE WHEN status = 'success' THEN 300 + (r_tokens * 3500)::int
-         WHEN status = 'failed' AND r_tokens < 0.5 THEN (r_tokens * 400)::int END,
+    CASE WHEN status = 'success' THEN greatest(1, round((300 + r_tokens * 3500) * {token_scale}))::int
+         WHEN status = 'failed' AND r_tokens < 0.5 THEN round(r_tokens * 400 * {token_scale})::int END,
     CASE WHEN status = 'timeout' THEN 30000
          WHEN status = 'circuit_open' THEN NULL
          WHEN status = 'running' THEN NULL
+         WHEN app_type = '{slow_app}' THEN least(29000, (6 * exp(6.2 + r_latency * 1.8))::int)
          ELSE (exp(6.2 + r_latency * 1.8))::int END,
     status,
     CASE status WHEN 'failed' THEN (ARRAY['upstream returned 500', 'invalid JSON in model output',
@@ -50,29 +73,42 @@ SELECT
                 WHEN 'timeout' THEN 'model call exceeded 30 s'
                 WHEN 'circuit_open' THEN 'circuit breaker open after repeated failures' END,
     CASE WHEN status NOT IN ('failed', 'timeout', 'circuit_open') THEN NULL
+         WHEN is_burst THEN NULL
          WHEN age_days < 1 THEN CASE WHEN r_alert < 0.15 THEN 'acknowledged' WHEN r_alert < 0.5 THEN 'pending' END
          WHEN r_alert < 0.6 THEN 'acknowledged' WHEN r_alert < 0.85 THEN 'ignored'
          WHEN r_alert < 0.92 THEN 'pending' END,
     created_at,
-    CASE WHEN status = 'running' THEN NULL ELSE created_at + make_interval(secs => r_latency * 8) END
+    CASE WHEN status = 'running' THEN NULL
+         WHEN app_type = '{slow_app}' THEN created_at + make_interval(secs => 6 * r_latency * 8)
+         ELSE created_at + make_interval(secs => r_latency * 8) END
 FROM (
     SELECT
-        1 + (random() * ({sites} - 1))::int AS site_id,
-        ({apps})[1 + floor(power(random(), 1.6) * {app_count})::int] AS app_type,
-        (ARRAY['event', 'schedule', 'manual', 'chat', 'batch'])[1 + floor(random() * 5)::int] AS trigger_type,
-        100000 + (random() * 49999)::int AS member_id,
+        site_id, app_type, trigger_type, member_id, is_burst,
         s.age_days, s.day_offset, s.created_at,
         random() AS r_tokens, random() AS r_latency, random() AS r_alert,
-        CASE WHEN s.age_days < 0.02 AND r_status < 0.03 THEN 'running'
-             WHEN r_status < 0.90 THEN 'success'
-             WHEN r_status < 0.95 THEN 'failed'
-             WHEN r_status < 0.985 THEN 'timeout'
-             ELSE 'circuit_open' END AS status
+        CASE WHEN is_burst THEN 'timeout'
+             WHEN s.age_days < 0.02 AND r_status < 0.03 THEN 'running'
+             -- The circuit breaker of one site: tripped for a fifth of its calls today.
+             WHEN site_id = {circuit_site} AND s.age_days < 1 AND r_status >= 0.80 THEN 'circuit_open'
+             WHEN r_status < 0.92 THEN 'success'
+             WHEN r_status < 0.97 THEN 'failed'
+             WHEN site_id = {circuit_site} AND r_status >= 0.985 THEN 'circuit_open'
+             ELSE 'timeout' END AS status
     FROM (
-        SELECT age_days, floor(age_days)::int AS day_offset,
+        SELECT age_days, is_burst, floor(age_days)::int AS day_offset,
                now() - make_interval(secs => age_days * 86400) AS created_at,
-               random() AS r_status
-        FROM (SELECT random() * {days} AS age_days FROM generate_series(1, {runs})) ages
+               random() AS r_status,
+               1 + (random() * ({sites} - 1))::int AS site_id,
+               CASE WHEN is_burst THEN '{burst_app}'
+                    ELSE ({apps})[1 + floor(power(random(), 1.6) * {app_count})::int] END AS app_type,
+               (ARRAY['event', 'schedule', 'manual', 'chat', 'batch'])[1 + floor(random() * 5)::int] AS trigger_type,
+               100000 + (random() * 49999)::int AS member_id
+        FROM (
+            SELECT n <= {burst} AS is_burst,
+                   CASE WHEN n <= {burst} THEN power(random(), 2) * {burst_hours} / 24.0
+                        ELSE random() * {days} END AS age_days
+            FROM generate_series(1, {runs}) n
+        ) ages
     ) s
 ) g
 -- Oldest first: ids grow with time, as in the real table, and index inserts stay local.
@@ -107,6 +143,17 @@ FROM (
     FROM (SELECT random() * {days} AS age_days, random() AS r FROM generate_series(1, {jobs})) a
 ) j
 ORDER BY created_at
+"""
+
+# Jobs the worker never picked up: pending for 20 minutes to 3 hours.
+STUCK_JOBS_SQL = """
+INSERT INTO "{table}" (site_id, event_type, member_id, connector_type, payload, app_chain,
+    is_forced, status, created_at)
+SELECT 1 + (n % {sites}), 'consumption', 100000 + n * 7919 % 49999, 'feiqiu',
+    jsonb_build_object('member_id', 100000 + n * 7919 % 49999, 'source', 'demo'),
+    'app3_clue,app2_summary', false, 'pending',
+    now() - make_interval(mins => 20 + n * 160 / {count})
+FROM generate_series(1, {count}) n
 """
 
 CACHE_SQL = """
@@ -144,6 +191,16 @@ class Command(BaseCommand):
         ai_tables.create_missing()
         apps_array = "ARRAY[" + ", ".join(f"'{app}'" for app in APPS) + "]"
         common = {"sites": sites, "days": days, "apps": apps_array, "app_count": len(APPS)}
+        burst = min(max(30, runs // 400), runs // 5)
+        story = {
+            "burst": burst,
+            "burst_app": TIMEOUT_BURST_APP,
+            "burst_hours": TIMEOUT_BURST_HOURS,
+            "slow_app": SLOW_APP,
+            "circuit_site": min(CIRCUIT_OPEN_SITE, sites),
+            "token_scale": token_scale(runs - burst, days),
+        }
+        jobs = max(runs // 4, 1)
         started = time.monotonic()
         with transaction.atomic(), connection.cursor() as cursor:
             # Bulk generation is the one place a statement may run long.
@@ -153,10 +210,17 @@ class Command(BaseCommand):
                     f'"{m._meta.db_table}"' for m in (RunLog, TriggerJob, CacheEntry)
                 )
                 cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY")
-            cursor.execute(RUNS_SQL.format(table=RunLog._meta.db_table, runs=runs, **common))
             cursor.execute(
-                JOBS_SQL.format(table=TriggerJob._meta.db_table, jobs=max(runs // 4, 1), **common)
+                RUNS_SQL.format(table=RunLog._meta.db_table, runs=runs, **common, **story)
             )
+            stuck = min(STUCK_JOBS, jobs // 2)
+            cursor.execute(
+                JOBS_SQL.format(table=TriggerJob._meta.db_table, jobs=jobs - stuck, **common)
+            )
+            if stuck:
+                cursor.execute(
+                    STUCK_JOBS_SQL.format(table=TriggerJob._meta.db_table, count=stuck, **common)
+                )
             cursor.execute(
                 CACHE_SQL.format(
                     table=CacheEntry._meta.db_table, cache=max(runs // 10, 1), **common
@@ -170,6 +234,17 @@ class Command(BaseCommand):
             for model in (RunLog, TriggerJob, CacheEntry):
                 cursor.execute(f'ANALYZE "{model._meta.db_table}"')
         self.stdout.write(
-            f"Seeded {runs:,} runs, {max(runs // 4, 1):,} jobs and {max(runs // 10, 1):,} cache "
+            f"Seeded {runs:,} runs, {jobs:,} jobs and {max(runs // 10, 1):,} cache "
             f"entries over {days} days and {sites} sites in {time.monotonic() - started:.1f} s."
         )
+
+
+def token_scale(runs: int, days: int) -> float:
+    """The factor on a call's tokens that puts a day of demo calls at about 60 % of the
+    daily limit and the month at most at 80 % of the monthly one (never above 1: a
+    generous budget keeps realistic calls)."""
+    successes_per_day = max(runs / days * SUCCESS_SHARE, 1)
+    per_day = min(
+        0.6 * settings.DAILY_TOKEN_LIMIT, 0.8 * settings.MONTHLY_TOKEN_LIMIT / min(days, 31)
+    )
+    return round(min(1.0, per_day / successes_per_day / MEAN_TOKENS), 6)

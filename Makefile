@@ -14,9 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-run: $(STAMP)  ## Serve the console with demo data on http://127.0.0.1:8000
+run: $(STAMP)  ## Serve the console with demo data on http://127.0.0.1:8000, and the worker
 	DJANGO_DEBUG=1 $(PY) manage.py setup_console
-	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	DJANGO_DEBUG=1 $(PY) manage.py run_console 127.0.0.1:8000
 
 test: $(STAMP)  ## Lint, then the whole suite on real PostgreSQL (plain and partitioned tables)
 	$(VENV)/bin/ruff check .

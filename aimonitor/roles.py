@@ -22,6 +22,14 @@ _ADMIN_PERMS = _OPERATOR_PERMS + [
     "aimonitor.add_sitename",
     "aimonitor.change_sitename",
     "aimonitor.view_siteaccess",
+    # Notifications (SPEC.md §10): channels and rules edited by admins.
+    *(
+        f"alerts.{op}_{model}"
+        for op in ("view", "add", "change", "delete")
+        for model in ("channel", "alertrule")
+    ),
+    "alerts.view_incident",
+    "alerts.view_delivery",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -40,7 +48,11 @@ def sync_role_groups(group_model, permission_model) -> None:
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".")
-            wanted.append(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            # A later app's permissions do not exist yet while an earlier migration runs;
+            # that app's own migration syncs the groups again (alerts 0002).
+            found = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if found is not None:
+                wanted.append(found)
         group.permissions.set(wanted)

@@ -108,7 +108,7 @@ WITH created AS (
 ), observed AS (
     SELECT coalesce(max(id), 0) AS newest, coalesce(min(id), 1) AS oldest, now() AS now
     FROM {runs}
-), plan AS (
+), stepped AS (
     -- A first refresh only places covered_until (nothing is summed while max_id is 0);
     -- the calls before it are then summed by id, step by step. Steps are bounded
     -- (NULL: unbounded, for the command), so a request never sums a whole table.
@@ -130,11 +130,23 @@ WITH created AS (
                       ELSE state.max_id END,
                  greatest(state.max_id, observed.oldest - 1) + %(step_ids)s)
         END AS new_max,
-        CASE WHEN state.seen_at IS NULL OR state.seen_at <= observed.now - %(lag)s * interval '1 second'
-             THEN observed.newest ELSE state.seen_id END AS new_seen,
-        CASE WHEN state.seen_at IS NULL OR state.seen_at <= observed.now - %(lag)s * interval '1 second'
-             THEN observed.now ELSE state.seen_at END AS new_seen_at
+        state.seen_id AS old_seen,
+        state.seen_at AS old_seen_at,
+        state.seen_at IS NULL
+            OR state.seen_at <= observed.now - %(lag)s * interval '1 second' AS seen_aged,
+        observed.newest,
+        observed.now
     FROM state, observed
+), plan AS (
+    -- A new newest id is observed once every id seen before is adopted: while a bounded
+    -- step has adopted only part of them, the rest stay adoptable at the next step
+    -- (so catching up a large table is not held to one step per LAG).
+    SELECT stepped.*,
+        CASE WHEN seen_aged AND (old_seen_at IS NULL OR new_max >= old_seen OR %(lag)s = 0)
+             THEN newest ELSE old_seen END AS new_seen,
+        CASE WHEN seen_aged AND (old_seen_at IS NULL OR new_max >= old_seen OR %(lag)s = 0)
+             THEN now ELSE old_seen_at END AS new_seen_at
+    FROM stepped
 ), fresh AS (
     -- The hours closing now, and the late calls of hours already closed.
     SELECT created_at, site_id, app_type, status, tokens_used, latency_ms FROM {runs}
@@ -322,11 +334,13 @@ ROLLUP_KEYS = {
     "window": "%(key)s",
     "day": "(hour AT TIME ZONE %(zone)s)::date",
     "app": "app_type",
+    "site_app": "site_id::text || ' ' || app_type",  # "<site> <app type>" (/metrics)
 }
 RAW_KEYS = {
     "window": "%(key)s",
     "day": "(created_at AT TIME ZONE %(zone)s)::date",
     "app": "app_type",
+    "site_app": "site_id::text || ' ' || app_type",
 }
 SUMS = (
     "calls",

@@ -18,8 +18,11 @@ from aimonitor.env import (
     envstr,
     envtimezone,
 )
+from aimonitor.postgresql.base import bind_psycopg2
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Django stays on psycopg2 beside procrastinate's psycopg 3 (aimonitor/postgresql/base.py).
+bind_psycopg2()
 
 DEBUG = envbool("DJANGO_DEBUG", False)
 SECRET_KEY = envstr("DJANGO_SECRET_KEY")
@@ -44,6 +47,8 @@ INSTALLED_APPS = [
     "axes",
     "aimonitor",
     "dashboard",
+    # Before alerts: its admin then unregisters procrastinate's job tables (alerts/admin.py).
+    "procrastinate.contrib.django",
     "alerts",
 ]
 
@@ -96,6 +101,8 @@ if DATABASE_URL is None:
 
     DATABASE_URL = database_url()
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Django on psycopg2 although psycopg 3 (procrastinate's) is installed: aimonitor/postgresql.
+DATABASES["default"]["ENGINE"] = "aimonitor.postgresql"
 # Every statement is bounded, so one slow query cannot hold a worker (ms).
 STATEMENT_TIMEOUT_MS = envint("AIMONITOR_STATEMENT_TIMEOUT_MS", 10_000)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -138,6 +145,48 @@ BATCH_TTL_SECONDS = envint("AIMONITOR_BATCH_TTL_SECONDS", 600, minimum=1)
 STUCK_MINUTES = envint("AIMONITOR_STUCK_MINUTES", 15, minimum=1)
 TOKEN_PRICE_PER_1K = envdecimal("AIMONITOR_TOKEN_PRICE_PER_1K")
 CURRENCY = envstr("AIMONITOR_CURRENCY", "CNY")  # shown beside every cost
+
+# --- Notifications and the worker (SPEC.md §10) ------------------------------
+WORKER_INTERVAL_SECONDS = envint("AIMONITOR_WORKER_INTERVAL_SECONDS", 60, minimum=1)
+# The pass is scheduled by cron (procrastinate's periodic tasks), so the interval must
+# divide a minute (1-30 s) or an hour (whole minutes).
+if not (
+    60 % WORKER_INTERVAL_SECONDS == 0
+    or (WORKER_INTERVAL_SECONDS % 60 == 0 and 3600 % WORKER_INTERVAL_SECONDS == 0)
+):
+    raise ImproperlyConfigured(
+        f"AIMONITOR_WORKER_INTERVAL_SECONDS={WORKER_INTERVAL_SECONDS} must divide a minute "
+        "(e.g. 10, 30) or an hour (e.g. 60, 300)."
+    )
+# A delivery not tried for this long is queued again (its worker died mid-attempt).
+DELIVERY_STALE_SECONDS = envint("AIMONITOR_DELIVERY_STALE_SECONDS", 120, minimum=1)
+# Where the console is reached from outside: the links in notifications start here.
+BASE_URL = envstr("AIMONITOR_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+NOTIFY_LANGUAGE = envstr("AIMONITOR_NOTIFY_LANGUAGE", "zh-hans").lower()
+if NOTIFY_LANGUAGE not in ("en", "zh-hans"):
+    raise ImproperlyConfigured(
+        f"AIMONITOR_NOTIFY_LANGUAGE={NOTIFY_LANGUAGE!r} is not a language; use en or zh-hans."
+    )
+# /metrics answers only with this bearer token; unset, it is not served at all (404).
+METRICS_TOKEN = envstr("AIMONITOR_METRICS_TOKEN")
+# Email: EMAIL_URL (smtp://user:pass@host:587/?tls=True&_default_from_email=...),
+# read by dj-email-url; unset, debug prints mail to the console and production uses
+# Django's SMTP defaults (localhost:25).
+EMAIL_URL = envstr("EMAIL_URL")
+if EMAIL_URL:
+    import dj_email_url
+
+    try:
+        vars().update(dj_email_url.parse(EMAIL_URL))
+    except Exception as error:  # noqa: BLE001 - any malformed URL stops start-up
+        raise ImproperlyConfigured(f"EMAIL_URL is malformed: {error}") from None
+elif DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = envstr(
+    "AIMONITOR_EMAIL_FROM", vars().get("DEFAULT_FROM_EMAIL", "aimonitor@localhost")
+)
+# procrastinate (the worker's task engine) discovers alerts/tasks.py and keeps its jobs
+# in this database (its own tables, from its migrations).
 
 # --- Auth, sessions, i18n ----------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

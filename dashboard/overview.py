@@ -25,6 +25,7 @@ from aimonitor.access import visible_site_ids
 from aimonitor.listing import FilterForm
 from aimonitor.models import RunLog
 from aimonitor.timerange import TimeRangeForm
+from alerts.incident_views import open_incidents
 from dashboard import figures
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ PANELS = (
     "app_health",
     "budget",
     "recent_alerts",
+    "incidents",
 )
 
 
@@ -77,6 +79,9 @@ class DashboardMixin(LoginRequiredMixin):
         if panel == "budget":
             # Global by definition (SPEC.md §4): the whole business's token budget.
             return figures.budget(RunLog.objects.all())
+        if panel == "incidents":
+            # The notifier's open incidents in scope (SPEC.md §10).
+            return open_incidents(self.request.user, site)
         return getattr(figures, panel)(self.get_runs(site))
 
     def get_panels(self, panels, site: int | None) -> tuple[dict, set[str]]:

@@ -25,12 +25,21 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from aimonitor.models import AuditEvent, CacheEntry, RunLog, SiteName, TriggerJob
+from alerts.models import AlertRule, Channel, Delivery, Incident
 from tests.conftest import make_cache, make_job, make_run, make_user
 
 ROLES = ("anonymous", "viewer", "operator", "admin", "superuser")
 OWN, OTHER = "own", "other"
 SITE = {OWN: 1, OTHER: 2}
-PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
+PANELS = (
+    "today",
+    "trend_7d",
+    "app_distribution",
+    "app_health",
+    "budget",
+    "recent_alerts",
+    "incidents",
+)
 
 # What only the other site's rows carry: none of it may reach a person of site 1.
 OTHER_MARKERS = (
@@ -85,6 +94,7 @@ class World:
     handled: dict = field(default_factory=dict)  # acknowledged, to reopen
     job: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
+    incident: dict = field(default_factory=dict)  # open, about one site
     extra: dict = field(default_factory=dict)  # the console models' (admin matrix)
 
 
@@ -126,6 +136,22 @@ def build_world(settings) -> World:
             cache_type=extra["app_type"],
             target_id="othersite-target" if side == OTHER else "111",
         )
+        rule = AlertRule.objects.create(
+            name="othersite rule" if side == OTHER else "own rule",
+            kind="failure_count",
+            site_id=site,
+            app_type=extra["app_type"],
+            threshold=1,
+        )
+        world.incident[side] = Incident.objects.create(
+            rule=rule,
+            key=f"site={site};app={extra['app_type']}",
+            site_id=site,
+            app_type=extra["app_type"],
+            last_value=3,
+            threshold=1,
+            window_minutes=15,
+        )
     return world
 
 
@@ -147,6 +173,10 @@ def alert_is(status: str, which: str = "alert"):
         return RunLog.objects.get(pk=row.pk).alert_status == status
 
     return effect
+
+
+def incident_acknowledged(world: World, side: str) -> bool:
+    return Incident.objects.get(pk=world.incident[side].pk).acknowledged_at is not None
 
 
 def job_was_retried(world: World, side: str) -> bool:
@@ -262,6 +292,8 @@ def admin_rows(model: str, attr: str, action: str, effect) -> list[Row]:
 
 MATRIX: list[Row] = [
     Row("healthz", fixed("/healthz"), get=everyone(200), post=everyone(405)),
+    # Prometheus: a bearer token, not a login (tests/test_metrics.py); unset here: 404.
+    Row("metrics", fixed("/metrics"), get=everyone(404), post=everyone(405)),
     Row(
         "accounts/login/",
         fixed("/accounts/login/"),
@@ -400,6 +432,15 @@ MATRIX: list[Row] = [
         get=logged_in(405),
         post=TRIAGE,
         effect=alert_is("pending", "handled"),
+    ),
+    # Incidents (the notifier's): every-site people see them all; others their sites'.
+    Row("incidents/", site_query("/incidents/"), get=SITE_PAGE, post=NO_POST),
+    Row(
+        "incidents/<id:pk>/ack/",
+        detail("/incidents/{pk}/ack/", "incident"),
+        get=logged_in(405),
+        post=TRIAGE,
+        effect=incident_acknowledged,
     ),
     # The Django admin: the AI tables' change lists, their actions and their records.
     *admin_rows("runlog", "alert", "acknowledge_alerts", alert_is("acknowledged")),
@@ -566,7 +607,15 @@ def test_matrix(client, world, row, method, role, side):
 
 @pytest.mark.parametrize(
     "url",
-    ["/runs/", "/runs/?format=csv", "/jobs/", "/alerts/", "/cache/?format=csv", "/dashboard.json"],
+    [
+        "/runs/",
+        "/runs/?format=csv",
+        "/jobs/",
+        "/alerts/",
+        "/cache/?format=csv",
+        "/dashboard.json",
+        "/incidents/",
+    ],
 )
 def test_the_markers_would_be_seen(client, world, url):
     """The control: a superuser does see the other site's markers, so the search works."""
@@ -633,6 +682,20 @@ def extra_world(world: World) -> dict:
     objects["newcomer"] = {
         side: get_user_model().objects.create_user(f"{side}_newcomer") for side in SITE
     }
+    # Notifications: channels and rules serve every site (reserved); deliveries are
+    # records of their incident's site.
+    objects["channel"] = {
+        side: Channel.objects.create(name=f"{side} hook", kind="webhook", url="http://x.test/")
+        for side in SITE
+    }
+    objects["alertrule"] = {side: world.incident[side].rule for side in SITE}
+    objects["incident"] = world.incident
+    objects["delivery"] = {
+        side: Delivery.objects.create(
+            incident=world.incident[side], channel=objects["channel"][side], event="firing"
+        )
+        for side in SITE
+    }
     return objects
 
 
@@ -657,7 +720,42 @@ def user_change(world: World, side: str) -> dict:
     }
 
 
+def rule_form(world: World, side: str, name: str) -> dict:
+    return {
+        "name": name,
+        "kind": "failure_count",
+        "site_id": SITE[side],
+        "app_type": "",
+        "window_minutes": 15,
+        "threshold": 3,
+        "min_calls": 10,
+        "repeat_minutes": 60,
+    }
+
+
 ADMIN_PROFILES: dict[str, AdminProfile] = {
+    "alerts.channel": AdminProfile(
+        RESERVED,
+        from_world("channel"),
+        add=lambda world, side: {
+            "name": f"{side} new hook",
+            "kind": "webhook",
+            "url": "http://y.test/",
+        },
+        added=lambda world, side: Channel.objects.filter(name=f"{side} new hook").exists(),
+        change=lambda world, side: {"name": NEW_NAME, "kind": "webhook", "url": "http://y.test/"},
+        changed=lambda world, side: Channel.objects.filter(name=NEW_NAME).exists(),
+    ),
+    "alerts.alertrule": AdminProfile(
+        RESERVED,
+        from_world("alertrule"),
+        add=lambda world, side: rule_form(world, side, f"{side} new rule"),
+        added=lambda world, side: AlertRule.objects.filter(name=f"{side} new rule").exists(),
+        change=lambda world, side: rule_form(world, side, NEW_NAME),
+        changed=lambda world, side: AlertRule.objects.filter(name=NEW_NAME).exists(),
+    ),
+    "alerts.incident": AdminProfile(RECORDS, from_world("incident")),
+    "alerts.delivery": AdminProfile(RECORDS, from_world("delivery")),
     "aimonitor.runlog": AdminProfile(RECORDS, from_rows("run")),
     "aimonitor.triggerjob": AdminProfile(RECORDS, from_rows("job")),
     "aimonitor.cacheentry": AdminProfile(RECORDS, from_rows("cache")),

@@ -217,3 +217,37 @@ def test_detail_pages_do_not_grow_with_their_history(client, bob, root):
     for _ in range(10):
         retry_jobs(root, [job.id], again_ok=True)
     assert [count_queries(client, url)[0] for url in pages] == few
+
+
+def test_incidents_page_does_not_grow_with_incidents_and_deliveries(client, bob, root):
+    from alerts.models import AlertRule, Channel, Delivery, Incident
+
+    channel = Channel.objects.create(name="hook", kind="webhook", url="http://127.0.0.1:9/")
+    acker = root
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            rule = AlertRule.objects.create(name="r", kind="failure_count", site_id=1, threshold=1)
+            incident = Incident.objects.create(
+                rule=rule,
+                key=f"site=1;app=a{rule.pk}",
+                site_id=1,
+                app_type="app1_chat",
+                last_value=2,
+                threshold=1,
+                window_minutes=15,
+                acknowledged_by=acker,
+                acknowledged_at=timezone.now(),
+            )
+            for event, sequence in (("firing", 0), ("reminder", 1), ("reminder", 2)):
+                Delivery.objects.create(
+                    incident=incident, channel=channel, event=event, sequence=sequence
+                )
+
+    for user in (bob, root):
+        client_for(client, user)
+        add(5)
+        few = [count_queries(client, url)[0] for url in ("/incidents/", "/incidents/?site=1")]
+        add(45)
+        many = [count_queries(client, url)[0] for url in ("/incidents/", "/incidents/?site=1")]
+        assert many == few

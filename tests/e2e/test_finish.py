@@ -94,7 +94,7 @@ def test_polling_pauses_while_the_tab_is_hidden(page, alice):
         }"""
     )
     # Back in view: every polled panel refreshes at once.
-    wait_for(page, lambda: len(answered) >= 6)
+    wait_for(page, lambda: len(answered) >= 7)
     panels = {re.search(r"/panels/([\w-]+)/", url).group(1) for url in asked}
     assert panels == {
         "today",
@@ -103,6 +103,7 @@ def test_polling_pauses_while_the_tab_is_hidden(page, alice):
         "app_health",
         "budget",
         "recent_alerts",
+        "incidents",
     }
     expect(page.locator('#panel-today [data-metric="today_calls"]')).to_have_text("2")
 

@@ -45,7 +45,7 @@ def test_dashboard_figures_refresh_by_themselves(page, alice):
     assert page.locator('#panel-today [data-metric="today_calls"]').inner_text() == "3"
     # Every panel polls its own fragment and also answers the `refresh` event.
     polled = page.locator("main [data-poll]")  # the panels (the nav count polls too)
-    assert polled.count() == 7  # with the range panel (SPEC.md §8)
+    assert polled.count() == 8  # with the range and incidents panels (SPEC.md §8, §10)
     for index in range(polled.count()):
         assert polled.nth(index).get_attribute("hx-trigger") == "every 30s, refresh"
 
@@ -235,3 +235,34 @@ def test_log_out(page, bob):
     expect(page.locator("#id_username")).to_be_visible()
     page.goto("/runs/")
     page.wait_for_url(re.compile(r"/accounts/login/\?next=/runs/"))
+
+
+def test_an_operator_acknowledges_an_incident(page, bob):
+    """An incident found by a rule is on the dashboard and /incidents/; acknowledging it
+    there stops its reminders (and says so)."""
+    from alerts.models import AlertRule, Incident
+
+    rule = AlertRule.objects.create(
+        name="Chat failing", kind="failure_rate", site_id=1, app_type="app1_chat", threshold=0.5
+    )
+    incident = Incident.objects.create(
+        rule=rule,
+        key="site=1;app=app1_chat",
+        site_id=1,
+        app_type="app1_chat",
+        last_value=0.8,
+        threshold=0.5,
+        window_minutes=15,
+    )
+    log_in(page, "bob")
+    expect(page.locator("#panel-incidents")).to_contain_text("Chat failing")
+    page.click("text=All incidents")
+    row = page.locator(f"#incident-{incident.pk}")
+    expect(row).to_contain_text("open")
+    row.get_by_role("button", name="Acknowledge").click()
+    expect(page.locator(".messages")).to_contain_text(
+        f"Incident #{incident.pk} acknowledged: no more reminders."
+    )
+    expect(page.locator(f"#incident-{incident.pk}")).to_contain_text("acknowledged by bob")
+    incident.refresh_from_db()
+    assert incident.acknowledged_by == bob

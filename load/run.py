@@ -4,6 +4,7 @@
     make load ARGS="--reuse"                   # reuse aimonitor_load if it is already seeded
     make load ARGS="--reuse --clients 20 --duration 30 --workers 3"
     make load ARGS="--reuse --servers 2 --writes"   # two gunicorns, writes, consistency check
+    make load ARGS="--reuse --servers 2 --worker-processes 2 --writes"  # and two run_workers
 
 Steps: (1) on the embedded PostgreSQL (or ``DATABASE_URL``'s server) create the
 throwaway database ``aimonitor_load``, migrate it, create the AI tables and seed
@@ -23,6 +24,13 @@ retry jobs, each retry's form submitted twice at once, to two servers; at the en
 consistency check reads the database: every triaged alert's audit trail is an unbroken
 chain of transitions ending in the alert's state (nothing lost, nothing applied twice),
 and each retry form made exactly one copy and one audit event.
+
+With ``--worker-processes N``, N ``manage.py run_worker`` processes run beside the
+gunicorns (a pass every 5 s) against a webhook receiver this script runs on 127.0.0.1,
+with rules that fire on failures injected during the first half of the run; after the
+web load the script waits until every incident is resolved and every delivery
+finished, then checks that each event was queued once and reached the receiver exactly
+once (``load/notify.py``).
 
 Standard library only on the client side: threads, urllib and http.cookiejar. Every
 loop is bounded by the deadline and every request by a timeout, so the run stops by
@@ -54,12 +62,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
+from load import notify
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "RELIABILITY.md"
 PYTHON = sys.executable
 DATABASE = "aimonitor_load"
 START, END = "<!-- load:start -->", "<!-- load:end -->"
 SEVERAL_START, SEVERAL_END = "<!-- load-servers:start -->", "<!-- load-servers:end -->"
+WORKERS_START, WORKERS_END = "<!-- load-workers:start -->", "<!-- load-workers:end -->"
 PANELS = ("today", "trend_7d", "app_distribution", "app_health", "budget", "recent_alerts")
 # (username, role, grant_access site arguments, the sites it sees; None: every site)
 USERS = [
@@ -434,6 +445,8 @@ def summarise(results: list, duration_s: float) -> dict:
         by_kind[kind].append(seconds)
         by_kind["all"].append(seconds)
         if status != 200:
+            # A retry's two answers come as a list: "[302, 500]".
+            status = str(status) if isinstance(status, list) else status
             errors[(status, path.split("?")[0])] += 1
     rows = {}
     for kind, values in by_kind.items():
@@ -489,12 +502,31 @@ def markdown(summary: dict, args, label: str, measured_s: float, login_s: float)
     if check:
         lines += ["", "Consistency check (the database after the run):", ""]
         lines += [f"- {line}" for line in check["lines"]]
+    notified = summary.get("notifications")
+    if notified:
+        lines += [
+            "",
+            f"Notifications ({args.worker_processes} `run_worker` processes, a pass every "
+            f"{notify.WORKER_INTERVAL_SECONDS} s; failures injected for the first "
+            f"{notified['inject_s']:.0f} s; everything resolved and delivered "
+            f"{notified['settle_s']:.0f} s after the web load ended):",
+            "",
+        ]
+        lines += [f"- {line}" for line in notified["lines"]]
+    problems = [
+        *(["errors"] if summary["errors"] else []),
+        *(check or {}).get("problems", []),
+        *(notified or {}).get("problems", []),
+    ]
+    lines += ["", f"Result: **{'FAIL: ' + ', '.join(problems) if problems else 'PASS'}**."]
     return "\n".join(lines)
 
 
-def write_doc(section: str, several: bool = False) -> None:
-    """Replace the run's section of RELIABILITY.md (one server, or several with writes)."""
+def write_doc(section: str, several: bool = False, workers: bool = False) -> None:
+    """Replace the run's section of RELIABILITY.md (one server, several, several + workers)."""
     start, end = (SEVERAL_START, SEVERAL_END) if several else (START, END)
+    if workers:
+        start, end = WORKERS_START, WORKERS_END
     text = DOC.read_text() if DOC.exists() else ""
     if start in text and end in text:
         before, rest = text.split(start, 1)
@@ -583,6 +615,18 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--writes", action="store_true", help="operators triage and retry; check afterwards"
     )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="run_worker processes beside the servers, with rules, a receiver and a check",
+    )
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=240.0,
+        help="seconds to wait after the load for incidents to resolve and deliveries to finish",
+    )
     args = parser.parse_args(argv)
     args.command_line = argv if argv is not None else sys.argv[1:]
 
@@ -608,6 +652,15 @@ def main(argv=None) -> int:
         bases.append(f"http://127.0.0.1:{port}")
         logs.append(Path(os.environ.get("TMPDIR", "/tmp")) / f"aimonitor-load-gunicorn-{port}.log")
         servers.append(start_gunicorn(env, port, args.workers, logs[-1]))
+    workers, receiver, injector = [], None, None
+    if args.worker_processes:
+        receiver = notify.Receiver()
+        receiver.start()
+        rule_ids = notify.set_up(database_url, receiver)
+        workers, worker_logs = notify.start_workers(
+            env, args.worker_processes, ROOT, PYTHON, logs[0].parent
+        )
+        logs += worker_logs
     log_path = ", ".join(str(path) for path in logs)
     since = dt.datetime.now(dt.UTC)
     try:
@@ -644,6 +697,12 @@ def main(argv=None) -> int:
         results, lock = [], threading.Lock()
         started = time.monotonic()
         deadline = started + args.duration
+        if args.worker_processes:
+            # Half the run, at least two passes' worth, so incidents open then resolve.
+            inject_s = max(args.duration / 2, 4 * notify.WORKER_INTERVAL_SECONDS)
+            schema = os.environ.get("AIMONITOR_AI_SCHEMA", "biz")
+            injector = notify.Injector(database_url, schema, started + inject_s)
+            injector.start()
         threads = [
             threading.Thread(target=drive, args=(c, deadline, 1_000_000, results, lock))
             for c in clients
@@ -656,17 +715,42 @@ def main(argv=None) -> int:
     finally:
         for server in servers:
             stop(server)
+        if workers:
+            try:
+                print("Web load over; waiting for the incidents to resolve.", flush=True)
+                if injector is not None:
+                    injector.join(timeout=args.duration + 10)
+                    settled, settle_s = notify.wait_settled(
+                        database_url, rule_ids, workers, args.settle_timeout
+                    )
+            finally:
+                notify.stop_workers(workers)
+                receiver.stop()
 
     summary = summarise(results, measured_s)
     if args.writes:
         summary["consistency"] = consistency(database_url, since, clients)
+    if args.worker_processes:
+        notified = notify.check(database_url, rule_ids, receiver, injector, workers)
+        if not settled:
+            notified["problems"].append(f"not settled within {args.settle_timeout:.0f} s")
+        summary["notifications"] = {**notified, "inject_s": inject_s, "settle_s": settle_s}
     section = markdown(summary, args, label, measured_s, login_s)
     print(section)
     if not args.no_doc:
-        write_doc(section, several=args.servers > 1 or args.writes)
-    if summary["errors"]:
-        print(f"gunicorn's log: {log_path}")
-    failed = summary["errors"] or summary.get("consistency", {}).get("problems")
+        write_doc(
+            section,
+            several=args.servers > 1 or args.writes,
+            workers=args.worker_processes > 0,
+        )
+    failed = (
+        summary["errors"]
+        or summary.get("consistency", {}).get("problems")
+        or summary.get("notifications", {}).get("problems")
+    )
+    if failed:
+        print(f"Logs: {log_path}")
+    print("FAIL" if failed else "PASS", flush=True)
     return 1 if failed else 0
 
 

@@ -28,6 +28,7 @@ worker reads them through the ORM like any rows an admin made.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import subprocess
@@ -47,6 +48,7 @@ RULES = [
     ("load notify: rate B", "failure_rate", None, "load_probe_b", 1, 0.5, 5, 0, ("a",), True),
     ("load notify: control", "failure_count", 1, "load_probe_a", 1, 1_000_000, 0, 1, ("b",), False),
 ]
+REMINDER = re.compile(r"Reminder (\d+)")
 CHANNELS = {"a": "load notify: receiver A", "b": "load notify: receiver B"}
 
 
@@ -64,9 +66,21 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 key = self.headers.get("X-AIMonitor-Delivery", "")
                 try:
-                    event = json.loads(body).get("event")
-                except (ValueError, AttributeError):
-                    event = None
+                    payload = json.loads(body)
+                except ValueError:
+                    payload = {}
+                event = payload.get("event")
+                # What the message is about, from the receiver's side alone: one incident
+                # (its rule and start), one event (a reminder's number from its text).
+                reminder = REMINDER.search(payload.get("text") or "")
+                identity = (
+                    self.path,
+                    payload.get("rule"),
+                    payload.get("app_type"),
+                    payload.get("started_at"),
+                    event,
+                    reminder.group(1) if reminder and event == "reminder" else "",
+                )
                 with receiver.lock:
                     new = key not in receiver.keys_seen
                     if new:
@@ -74,7 +88,13 @@ class Receiver:
                     # The first request of every third new key: a 503, to be retried.
                     status = 503 if new and len(receiver.keys_seen) % 3 == 0 else 200
                     receiver.requests.append(
-                        {"path": self.path, "key": key, "event": event, "status": status}
+                        {
+                            "path": self.path,
+                            "key": key,
+                            "event": event,
+                            "identity": identity,
+                            "status": status,
+                        }
                     )
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
@@ -400,8 +420,13 @@ def check(database_url: str, rule_ids, receiver: Receiver, injector: Injector, w
         for key, d in by_key_db.items()
         if events_seen.get(key) and events_seen[key] != {("/" + d[2].rsplit("/", 1)[1], d[3])}
     ]
-    # One event to one channel twice under two keys would show as two sent rows for one
-    # (incident, channel, event, sequence), which duplicated_rows above already refuses.
+    # The receiver's own view: no message about one event of one incident accepted twice
+    # on one channel, whatever its key.
+    identities = defaultdict(int)
+    for request in received:
+        if request["status"] < 300:
+            identities[request["identity"]] += 1
+    twice = [identity for identity, count in identities.items() if count > 1]
     retried = sum(1 for key in by_key_db if requests_per_key.get(key, 0) > 1)
     lines.append(
         f"receiver: {len(received)} requests, {sum(accepted.values())} answered 2xx, "
@@ -409,16 +434,17 @@ def check(database_url: str, rule_ids, receiver: Receiver, injector: Injector, w
         f"{len(by_key_db)} sent deliveries ({retried} after a retry) — "
         + (
             "each reached the receiver exactly once with a 2xx answer, as many requests as "
-            "its recorded attempts, its own event on its own channel; no unknown key."
-            if not (not_once or attempts_mismatch or unknown or wrong_payload)
+            "its recorded attempts, its own event on its own channel; no unknown key, and "
+            "no event of an incident accepted twice on a channel (read from the payloads)."
+            if not (not_once or attempts_mismatch or unknown or wrong_payload or twice)
             else (
                 f"**not exactly once: {not_once[:5]}; attempts ≠ requests: "
                 f"{attempts_mismatch[:5]}; unknown keys: {unknown[:5]}; wrong payload: "
-                f"{wrong_payload[:5]}**"
+                f"{wrong_payload[:5]}; one event accepted twice: {twice[:5]}**"
             )
         )
     )
-    if not_once or attempts_mismatch or unknown or wrong_payload:
+    if not_once or attempts_mismatch or unknown or wrong_payload or twice:
         problems.append("receiver")
     inserted = ", ".join(f"{n} {app} {status}" for (app, status), n in injector.inserted.items())
     lines.append(f"failures injected: {inserted}.")

@@ -355,7 +355,9 @@ class LoadClient:
         def submit(base):
             request = urllib.request.Request(
                 base + path,
-                data=urllib.parse.urlencode({"key": key}).encode(),
+                # The "Retry again" tick: a job an earlier run retried (--reuse, same
+                # seed) is copied again rather than refused with 409.
+                data=urllib.parse.urlencode({"key": key, "again_ok": "on"}).encode(),
                 headers=self.csrf_headers(),
             )
             try:

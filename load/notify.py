@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import signal
 import subprocess
 import threading
@@ -48,6 +47,16 @@ RULES = [
     ("load notify: rate B", "failure_rate", None, "load_probe_b", 1, 0.5, 5, 0, ("a",), True),
     ("load notify: control", "failure_count", 1, "load_probe_a", 1, 1_000_000, 0, 1, ("b",), False),
 ]
+# ``manage.py run_worker`` with its job lines logged (the console logs warnings only):
+# each process's log then says which passes and deliveries it ran.
+WORKER_WITH_LOG = (
+    "import logging, runpy, sys\n"
+    "for name in ('procrastinate.worker', 'alerts.tasks'):\n"
+    "    logging.getLogger(name).setLevel(logging.INFO)\n"
+    "sys.argv = ['manage.py', 'run_worker']\n"
+    "runpy.run_path('manage.py', run_name='__main__')\n"
+)
+JOB_END = re.compile(r"Job (alerts\.\w+)\[\d+\].* ended with status: ([\w ,]+?),? lasted")
 REMINDER = re.compile(r"Reminder (\d+)")
 CHANNELS = {"a": "load notify: receiver A", "b": "load notify: receiver B"}
 
@@ -216,8 +225,8 @@ def start_workers(env: dict, count: int, root: Path, python: str, log_dir: Path)
     }
     workers, logs = [], []
     for n in range(count):
-        command = [python, "manage.py", "run_worker"]
-        print(f"$ {shlex.join(command)}  # worker {n + 1}", flush=True)
+        command = [python, "-c", WORKER_WITH_LOG]
+        print(f"$ manage.py run_worker  # worker {n + 1}, jobs logged", flush=True)
         logs.append(log_dir / f"aimonitor-load-worker-{n + 1}.log")
         workers.append(
             subprocess.Popen(
@@ -242,6 +251,27 @@ def stop_workers(workers) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait(timeout=10)
+
+
+PASS_TICK = re.compile(r"Job alerts\.worker_pass\[\d+\]\(timestamp=(\d+)\) ended")
+
+
+def worker_activity(logs) -> tuple[list[str], list[str]]:
+    """Per worker process, the jobs it ran by task and outcome (from its log); and the
+    periodic ticks whose pass ran more than once across the processes."""
+    lines, ticks = [], defaultdict(int)
+    for n, log in enumerate(logs, 1):
+        counts = defaultdict(int)
+        text = log.read_text(errors="replace") if log.exists() else ""
+        for tick in PASS_TICK.findall(text):
+            ticks[tick] += 1
+        for task, outcome in JOB_END.findall(text):
+            counts[(task.removeprefix("alerts."), outcome)] += 1
+        done = ", ".join(
+            f"{count} {task} {outcome.lower()}" for (task, outcome), count in sorted(counts.items())
+        )
+        lines.append(f"worker {n}: {done or 'no job'}")
+    return lines, [tick for tick, count in ticks.items() if count > 1]
 
 
 def settled(database_url: str, rule_ids: dict[str, int]) -> tuple[bool, str]:
@@ -288,7 +318,9 @@ def wait_settled(database_url: str, rule_ids, workers, timeout_s: float) -> tupl
     return False, time.monotonic() - started
 
 
-def check(database_url: str, rule_ids, receiver: Receiver, injector: Injector, workers) -> dict:
+def check(
+    database_url: str, rule_ids, receiver: Receiver, injector: Injector, workers, logs
+) -> dict:
     """Read the incidents and deliveries back and hold them against the receiver's log."""
     problems, lines = [], []
     ids = list(rule_ids.values())
@@ -446,6 +478,20 @@ def check(database_url: str, rule_ids, receiver: Receiver, injector: Injector, w
     )
     if not_once or attempts_mismatch or unknown or wrong_payload or twice:
         problems.append("receiver")
+    activity, twice_ticks = worker_activity(logs)
+    lines.append(
+        "jobs run (from the workers' logs): "
+        + "; ".join(activity)
+        + (
+            f"; **ticks whose pass ran twice: {twice_ticks[:5]}**"
+            if twice_ticks
+            else "; each periodic tick's pass ran once, in one worker."
+        )
+    )
+    if twice_ticks:
+        problems.append("a tick's pass ran twice")
+    if any(line.endswith("no job") for line in activity):
+        problems.append("a worker ran no job")
     inserted = ", ".join(f"{n} {app} {status}" for (app, status), n in injector.inserted.items())
     lines.append(f"failures injected: {inserted}.")
     return {"lines": lines, "problems": problems}

@@ -733,7 +733,7 @@ def main(argv=None) -> int:
     if args.writes:
         summary["consistency"] = consistency(database_url, since, clients)
     if args.worker_processes:
-        notified = notify.check(database_url, rule_ids, receiver, injector, workers)
+        notified = notify.check(database_url, rule_ids, receiver, injector, workers, worker_logs)
         if not settled:
             notified["problems"].append(f"not settled within {args.settle_timeout:.0f} s")
         summary["notifications"] = {**notified, "inject_s": inject_s, "settle_s": settle_s}

@@ -58,6 +58,8 @@ WORKER_WITH_LOG = (
 )
 JOB_END = re.compile(r"Job (alerts\.\w+)\[\d+\].* ended with status: ([\w ,]+?),? lasted")
 REMINDER = re.compile(r"Reminder (\d+)")
+# The rule the injector fires a second time, after its first incident resolved.
+REOPENED = "load notify: failures A"
 CHANNELS = {"a": "load notify: receiver A", "b": "load notify: receiver B"}
 
 
@@ -177,13 +179,45 @@ def set_up(database_url: str, receiver: Receiver) -> dict[str, int]:
 
 class Injector(threading.Thread):
     """Every second until ``until``: 1 failed call of load_probe_a on site 1, and 2 failed
-    and 1 successful call of load_probe_b on sites 2 and 3 (a failure rate of 2/3)."""
+    and 1 successful call of load_probe_b on sites 2 and 3 (a failure rate of 2/3).
 
-    def __init__(self, database_url: str, schema: str, until: float):
+    With ``reopen_rule`` (“failures A”): once that rule's incident has resolved, a second
+    burst of ``SECOND_BURST_S`` seconds of load_probe_a failures alone, so the same
+    (rule, key) opens a second incident after the first — the case where two workers
+    could open it twice. Gives up waiting at ``give_up_at``."""
+
+    SECOND_BURST_S = 20
+
+    def __init__(self, database_url, schema, until, reopen_rule=None, give_up_at=0.0):
         super().__init__(daemon=True)
         self.database_url, self.schema, self.until = database_url, schema, until
+        self.reopen_rule, self.give_up_at = reopen_rule, give_up_at
         self.inserted = defaultdict(int)
+        self.second_burst = False
         self.error: Exception | None = None
+
+    def burst(self, cursor, calls, until: float) -> None:
+        while time.monotonic() < until:
+            for site, app, status in calls:
+                cursor.execute(
+                    f"INSERT INTO {self.schema}.ai_run_logs (site_id, app_type,"
+                    " trigger_type, member_id, request_prompt, tokens_used, latency_ms,"
+                    " status, error_message, created_at)"
+                    " VALUES (%s, %s, 'event', 999999, 'load probe', 0, 800, %s,"
+                    " CASE WHEN %s = 'success' THEN NULL ELSE 'load probe' END, now())",
+                    [site, app, status, status],
+                )
+                self.inserted[(app, status)] += 1
+            time.sleep(1)
+
+    def first_resolved(self, cursor) -> bool:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE resolved_at IS NULL)"
+            " FROM alerts_incident WHERE rule_id = %s",
+            [self.reopen_rule],
+        )
+        incidents, still_open = cursor.fetchone()
+        return incidents > 0 and still_open == 0
 
     def run(self) -> None:
         try:
@@ -196,18 +230,14 @@ class Injector(threading.Thread):
                 (2, "load_probe_b", "success"),
             ]
             with conn.cursor() as cursor:
-                while time.monotonic() < self.until:
-                    for site, app, status in calls:
-                        cursor.execute(
-                            f"INSERT INTO {self.schema}.ai_run_logs (site_id, app_type,"
-                            " trigger_type, member_id, request_prompt, tokens_used, latency_ms,"
-                            " status, error_message, created_at)"
-                            " VALUES (%s, %s, 'event', 999999, 'load probe', 0, 800, %s,"
-                            " CASE WHEN %s = 'success' THEN NULL ELSE 'load probe' END, now())",
-                            [site, app, status, status],
-                        )
-                        self.inserted[(app, status)] += 1
-                    time.sleep(1)
+                self.burst(cursor, calls, self.until)
+                if self.reopen_rule is not None:
+                    while time.monotonic() < self.give_up_at and not self.first_resolved(cursor):
+                        time.sleep(1)
+                    if time.monotonic() < self.give_up_at:
+                        self.second_burst = True
+                        print("  notifications: second burst of failures A", flush=True)
+                        self.burst(cursor, calls[:1], time.monotonic() + self.SECOND_BURST_S)
             conn.close()
         except Exception as error:  # reported by the check
             self.error = error
@@ -274,7 +304,7 @@ def worker_activity(logs) -> tuple[list[str], list[str]]:
     return lines, [tick for tick, count in ticks.items() if count > 1]
 
 
-def settled(database_url: str, rule_ids: dict[str, int]) -> tuple[bool, str]:
+def settled(database_url: str, rule_ids: dict[str, int], injecting: bool) -> tuple[bool, str]:
     """(nothing left to do, what is still open or unfinished)."""
     conn = psycopg2.connect(database_url)
     with conn.cursor() as cursor:
@@ -296,16 +326,17 @@ def settled(database_url: str, rule_ids: dict[str, int]) -> tuple[bool, str]:
         incidents = cursor.fetchone()[0]
     conn.close()
     return (
-        incidents > 0 and open_incidents == 0 and unfinished == 0,
-        f"{incidents} incidents, {open_incidents} open, {unfinished} deliveries unfinished",
+        incidents > 0 and open_incidents == 0 and unfinished == 0 and not injecting,
+        f"{incidents} incidents, {open_incidents} open, {unfinished} deliveries unfinished"
+        + (", failures still injected" if injecting else ""),
     )
 
 
-def wait_settled(database_url: str, rule_ids, workers, timeout_s: float) -> tuple[bool, float]:
+def wait_settled(database_url, rule_ids, workers, injector, timeout_s) -> tuple[bool, float]:
     started = time.monotonic()
     last = ""
     while time.monotonic() - started < timeout_s:
-        done, state = settled(database_url, rule_ids)
+        done, state = settled(database_url, rule_ids, injector.is_alive())
         if state != last:
             print(f"  notifications: {state} ({time.monotonic() - started:.0f} s)", flush=True)
             last = state
@@ -369,18 +400,24 @@ def check(
         for (_, resolved, first), (started, _, second) in zip(spans, spans[1:], strict=False):
             if resolved is None or started < resolved:
                 overlapping.append((first, second))
+    expected = {
+        name: (0 if not fires else 2 if name == REOPENED and injector.second_burst else 1)
+        for name, *_, fires in RULES
+    }
+    if injector.reopen_rule is not None and not injector.second_burst:
+        problems.append("the second burst never ran (the first incident did not resolve)")
     for name, *_, fires in RULES:
         opened = by_rule.get(rule_ids[name], [])
         still_open = [i[0] for i in opened if i[4] is None]
         reminders = sum(i[5] for i in opened)
         lines.append(
             f"rule “{name}”: {len(opened)} incident(s) opened, {len(still_open)} still open, "
-            f"{reminders} reminder(s)" + ("" if fires else " (a control rule: must open none)")
+            f"{reminders} reminder(s)"
+            + f"; {expected[name]} expected"
+            + ("" if fires else " (a control rule)")
         )
-        if fires and not opened:
-            problems.append(f"{name}: never fired")
-        if not fires and opened:
-            problems.append(f"{name}: fired")
+        if len(opened) != expected[name]:
+            problems.append(f"{name}: {len(opened)} incidents, {expected[name]} expected")
         if still_open:
             problems.append(f"{name}: incidents {still_open} never resolved")
     lines.append(

@@ -626,7 +626,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--settle-timeout",
         type=float,
-        default=240.0,
+        default=300.0,
         help="seconds to wait after the load for incidents to resolve and deliveries to finish",
     )
     args = parser.parse_args(argv)
@@ -703,7 +703,13 @@ def main(argv=None) -> int:
             # Half the run, at least two passes' worth, so incidents open then resolve.
             inject_s = max(args.duration / 2, 4 * notify.WORKER_INTERVAL_SECONDS)
             schema = os.environ.get("AIMONITOR_AI_SCHEMA", "biz")
-            injector = notify.Injector(database_url, schema, started + inject_s)
+            injector = notify.Injector(
+                database_url,
+                schema,
+                started + inject_s,
+                reopen_rule=rule_ids[notify.REOPENED],
+                give_up_at=deadline + args.settle_timeout - 100,
+            )
             injector.start()
         threads = [
             threading.Thread(target=drive, args=(c, deadline, 1_000_000, results, lock))
@@ -721,9 +727,8 @@ def main(argv=None) -> int:
             try:
                 print("Web load over; waiting for the incidents to resolve.", flush=True)
                 if injector is not None:
-                    injector.join(timeout=args.duration + 10)
                     settled, settle_s = notify.wait_settled(
-                        database_url, rule_ids, workers, args.settle_timeout
+                        database_url, rule_ids, workers, injector, args.settle_timeout
                     )
             finally:
                 notify.stop_workers(workers)

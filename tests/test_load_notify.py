@@ -137,7 +137,7 @@ def test_the_control_rule_firing_fails(run):
         threshold=1_000_000,
         window_minutes=1,
     )
-    assert "load notify: control: fired" in check(run)["problems"]
+    assert "load notify: control: 1 incidents, 0 expected" in check(run)["problems"]
 
 
 def test_a_delivery_not_sent_fails(run):

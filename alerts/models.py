@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from aimonitor.models import SiteScopedQuerySet
+
 # The longest window a rule may look back over: one day of calls, read exactly.
 MAX_WINDOW_MINUTES = 1440
 
@@ -158,20 +160,12 @@ class AlertRule(models.Model):
             raise ValidationError(errors)
 
 
-class IncidentQuerySet(models.QuerySet):
+class IncidentQuerySet(SiteScopedQuerySet):
+    """``visible_to`` is the one scoping point's: incidents about the user's sites, and
+    every-site incidents (``site_id`` NULL) for every-site users only."""
+
     def open(self) -> IncidentQuerySet:
         return self.filter(resolved_at__isnull=True)
-
-    def visible_to(self, user) -> IncidentQuerySet:
-        """Incidents about the user's sites; every-site incidents for every-site users only."""
-        from aimonitor.access import ALL_SITES, visible_site_ids
-
-        site_ids = visible_site_ids(user)
-        if site_ids is ALL_SITES:
-            return self.all()
-        if not site_ids:
-            return self.none()
-        return self.filter(site_id__in=site_ids)
 
     def open_first(self) -> IncidentQuerySet:
         return self.order_by(models.F("resolved_at").desc(nulls_first=True), "-started_at", "-id")

@@ -28,6 +28,15 @@ PASSWORD = "correct horse battery staple"
 PARTITIONED = os.environ.get("AIMONITOR_TEST_PARTITIONED") == "1"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Users are made with a cheap hash (tests/hashers.py); every test creates some."""
+    settings.PASSWORD_HASHERS = [
+        "tests.hashers.FastPBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database gets the AI tables from the shipped DDL (plain or partitioned)."""

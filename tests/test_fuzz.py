@@ -429,8 +429,14 @@ def test_admin_change_list_lookups_never_break_a_page(client, root, data, path):
         check(client.get(path, sent), sent, f"GET {path}")
 
     run()
-    for lookup in lookups:  # each lookup once with each troublemaker
-        for value in TROUBLE:
+    for lookup in lookups:
+        # A lookup the change list refuses by name (400) is refused whatever its value;
+        # one it accepts is tried with every troublemaker.
+        first = client.get(path, {lookup: TROUBLE[0]})
+        check(first, {lookup: [TROUBLE[0]]}, f"GET {path}")
+        if first.status_code == 400:
+            continue
+        for value in TROUBLE[1:]:
             check(client.get(path, {lookup: value}), {lookup: [value]}, f"GET {path}")
 
 

@@ -94,10 +94,11 @@ def test_polling_pauses_while_the_tab_is_hidden(page, alice):
         }"""
     )
     # Back in view: every polled panel refreshes at once.
-    wait_for(page, lambda: len(answered) >= 7)
+    wait_for(page, lambda: len(answered) >= 8)
     panels = {re.search(r"/panels/([\w-]+)/", url).group(1) for url in asked}
     assert panels == {
         "today",
+        "range",
         "trend_7d",
         "app_distribution",
         "app_health",

@@ -55,7 +55,17 @@ def width_problems(small, viewport: dict) -> list[str]:
     problems = []
     scroll_width = small.evaluate("document.documentElement.scrollWidth")
     if scroll_width > viewport["width"]:
-        problems.append(f"page is {scroll_width} px wide")
+        # Name the widest culprits, so a failure says where to look.
+        culprits = small.evaluate(
+            """(width) => [...document.querySelectorAll('body *')]
+              .filter(e => e.getBoundingClientRect().right > width + 0.5)
+              .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                   + (e.className && typeof e.className === 'string'
+                      ? '.' + e.className.trim().split(/\\s+/).join('.') : ''))
+              .slice(-3)""",
+            viewport["width"],
+        )
+        problems.append(f"page is {scroll_width} px wide: {', '.join(culprits)}")
     return problems
 
 

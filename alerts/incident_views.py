@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 
-from aimonitor.access import require_site
+from aimonitor.listing import FilterForm
 from aimonitor.models import SiteName
 from aimonitor.operations.incidents import acknowledge_incident
 from alerts.models import Delivery, Incident
@@ -55,25 +55,21 @@ def open_incidents(user, site: int | None = None) -> list[dict]:
     ]
 
 
-def site_param(request) -> tuple[int | None, str | None]:
-    """The ``site`` query parameter as a checked id, or an error message."""
-    raw = request.GET.get("site", "").strip()
-    if not raw:
-        return None, None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        return None, _("Enter a whole number.")
-    return require_site(request.user, int(raw)), None
-
-
 class IncidentListView(LoginRequiredMixin, View):
     http_method_names = ["get", "head", "options"]
     template_name = "alerts/incidents.html"
 
     def get(self, request):
-        site, error = site_param(request)
-        if error:
-            message = _("site: %(error)s") % {"error": error}
+        # The lists' one filter form: a malformed site is a 400, another's site a 403.
+        form = FilterForm(request.GET, user=request.user)
+        if not form.is_valid():
+            message = "; ".join(
+                _("%(field)s: %(error)s") % {"field": name, "error": " ".join(errors)}
+                for name, errors in form.errors.items()
+            )
             return TemplateResponse(request, self.template_name, {"error": message}, status=400)
+        form.check_site_access()
+        site = form.cleaned_data["site"]
         incidents = incidents_for(request.user, site).prefetch_related(
             Prefetch(
                 "deliveries",

@@ -152,6 +152,7 @@ GET_PAGES = {
         "status": ("failed", "success"),
         "trigger_type": ("event",),
         "member_id": ("1001", "1"),
+        "q": ("1001", "timeout", "%_"),
         **RANGE_FIELDS,
     },
     "/jobs/": {
@@ -161,6 +162,8 @@ GET_PAGES = {
         "member_id": ("2001",),
         "is_forced": ("true", "false", ""),
         "batch": ("abc",),
+        "retried": ("yes", "no", "maybe"),
+        "stuck": ("yes",),
     },
     "/cache/": {
         **LIST_FIELDS,
@@ -177,6 +180,15 @@ GET_PAGES = {
         "member_id": ("1001", "0"),
         **RANGE_FIELDS,
     },
+    "/jobs/health/": {"site": ("1", "2", "3")},
+    "/alerts/new/": {
+        "after_id": ("0", "1", "abc"),
+        "alert_status": ("pending", "all"),
+        "app_type": ("app1_chat",),
+        "site": ("1", "3"),
+        **RANGE_FIELDS,
+    },
+    "/incidents/": {"site": ("1", "2", "3"), "page": ("1", "2", "x")},
     "/batch/": {"site": ("1", "2")},
     "/accounts/login/": {"next": ("/runs/", "https://evil.example/")},
     "/admin/aimonitor/runlog/": {

@@ -27,7 +27,6 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from aimonitor.access import ALL_SITES, can_see_site, visible_site_ids
 from aimonitor.listing import COUNT_CAP, MAX_ID, capped_count, capped_text
 from aimonitor.models import (
     AppPrice,
@@ -46,6 +45,7 @@ from aimonitor.operations.alerts import (
     can_triage,
     set_alert_status,
 )
+from aimonitor.scope import Scope
 from aimonitor.sites import site_choices
 
 
@@ -120,13 +120,13 @@ class CacheTypeListFilter(RecentValuesListFilter):
 
 
 def sees_all_sites(user) -> bool:
-    return visible_site_ids(user) is ALL_SITES
+    return Scope.for_user(user).is_all_sites
 
 
 def scope_to_sites(queryset, user):
     """Only the rows of the sites ``user`` may see (``site_id`` column)."""
-    site_ids = visible_site_ids(user)
-    return queryset if site_ids is ALL_SITES else queryset.filter(site_id__in=site_ids)
+    scope = Scope.for_user(user)
+    return queryset if scope.is_all_sites else queryset.filter(site_id__in=scope.site_ids)
 
 
 class ConsoleAdmin(admin.ModelAdmin):
@@ -233,7 +233,7 @@ class AIRecordAdmin(ConsoleAdmin):
     ordering = ("-created_at", "-id")
 
     def get_queryset(self, request):
-        return self.model.objects.visible_to(request.user)
+        return self.model.objects.visible_to(Scope.for_user(request.user))
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
@@ -431,7 +431,7 @@ class SiteNameForm(forms.ModelForm):
 
     def clean_site_id(self):
         site_id = self.cleaned_data["site_id"]
-        if not can_see_site(self.request.user, site_id):
+        if not Scope.for_user(self.request.user).sees(site_id):
             raise forms.ValidationError(
                 _("You do not have access to site %(site)s."), params={"site": site_id}
             )

@@ -12,9 +12,10 @@ def console(request) -> dict:
         return {}
     from aimonitor.listing import capped_count
     from aimonitor.models import RunLog
+    from aimonitor.scope import Scope
 
     # Capped as every list count is: "10,000+" rather than an exact count of millions.
-    pending = capped_count(RunLog.objects.visible_to(user).pending_alerts())
+    pending = capped_count(RunLog.objects.visible_to(Scope.for_user(user)).pending_alerts())
     choices = site_choices(user)
     return {
         "site_choices": choices,

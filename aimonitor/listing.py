@@ -17,7 +17,6 @@ from urllib.parse import quote, urlencode
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied
 from django.core.validators import RegexValidator
 from django.db import transaction
 from django.http import StreamingHttpResponse
@@ -27,8 +26,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
-from aimonitor.access import ALL_SITES, can_see_site, visible_site_ids
 from aimonitor.models import SiteName, site_label
+from aimonitor.scope import Scope
 from aimonitor.timestamps import OutOfRangeTime
 
 PAGE_SIZES = (25, 50, 100)
@@ -198,11 +197,14 @@ class FilterForm(forms.Form):
                 widget.input_type = "text"
                 widget.attrs["aria-invalid"] = "true"
 
-    def check_site_access(self) -> None:
-        """A ``site`` outside the user's sites is a 403 (SPEC.md §5)."""
+    def scope(self) -> Scope:
+        """The user's scope narrowed to the chosen ``site``; a site outside the user's
+        sites is a 403 (SPEC.md §5, ``Scope.require``)."""
         site = self.cleaned_data.get("site")
-        if site is not None and not can_see_site(self.user, site):
-            raise PermissionDenied(_("You do not have access to site %(site)s.") % {"site": site})
+        scope = Scope.for_user(self.user)
+        if site is not None:
+            scope.require(site)
+        return scope.narrow(site)
 
     def filter(self, queryset):
         """Narrow an already scoped queryset by the cleaned filters."""
@@ -352,9 +354,8 @@ def csv_file_name(what: str, user, form: FilterForm, *, with_name: bool = True) 
     site); a named site adds its name. The dates are the ``date_from``/``date_to``
     filters, else the local day of the export.
     """
-    site = form.cleaned_data.get("site")
-    sites = [site] if site is not None else visible_site_ids(user)
-    if sites is ALL_SITES:
+    sites = form.scope().site_ids
+    if sites is None:
         where = "all-sites"
     elif len(sites) == 1:
         where = f"site-{sites[0]}"
@@ -416,7 +417,7 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
 
     def get_base_queryset(self):
         """The user's rows of this table, newest first."""
-        return self.model.objects.visible_to(self.request.user).newest_first()
+        return self.model.objects.visible_to(Scope.for_user(self.request.user)).newest_first()
 
     def get_queryset(self, form: FilterForm):
         """The rows the valid filters select."""
@@ -427,7 +428,7 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         if not form.is_valid():
             context = self.get_context_data(form=form, page=None, invalid=True)
             return self.render_to_response(context, status=400)
-        form.check_site_access()
+        form.scope()  # a site outside the user's sites: 403
         queryset = self.get_queryset(form)
         if request.GET.get("format") == "csv":
             return self.render_csv(queryset, form)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aimonitor.access import ALL_SITES, visible_site_ids
 from aimonitor.models import RunLog, SiteAccess, SiteName
+from aimonitor.scope import Scope
 from aimonitor.skipscan import distinct_values
 
 
@@ -18,8 +18,7 @@ def known_site_ids() -> list[int]:
 
 def site_choices(user) -> list[tuple[int, str]]:
     """``[(site_id, label)]`` of the sites ``user`` may see, for selectors."""
-    site_ids = visible_site_ids(user)
-    if site_ids is ALL_SITES:
-        site_ids = known_site_ids()
+    scope = Scope.for_user(user)
+    site_ids = known_site_ids() if scope.is_all_sites else list(scope.site_ids)
     labels = SiteName.objects.labels(site_ids)
     return [(site_id, labels[site_id]) for site_id in site_ids]

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from aimonitor.admin import AllSitesOnlyAdmin, ConsoleAdmin
+from aimonitor.scope import Scope
 from alerts.models import AlertRule, Channel, Delivery, Incident
 
 # procrastinate's own job tables are the worker's internals, not console records: the
@@ -96,12 +97,10 @@ class ReadOnlyAdmin(ConsoleAdmin):
     def get_queryset(self, request):
         """Only the records of the user's sites (an every-site incident: every-site people)."""
         queryset = super().get_queryset(request)
-        from aimonitor.access import ALL_SITES, visible_site_ids
-
-        site_ids = visible_site_ids(request.user)
-        if site_ids is ALL_SITES:
+        scope = Scope.for_user(request.user)
+        if scope.is_all_sites:
             return queryset
-        return queryset.filter(**{f"{self.site_path}__in": site_ids})
+        return queryset.filter(**{f"{self.site_path}__in": scope.site_ids})
 
     def has_add_permission(self, request) -> bool:
         return False

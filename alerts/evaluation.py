@@ -6,7 +6,7 @@ latency, silence), one over the jobs for every stuck-jobs rule, and the dashboar
 budget figure. The definitions are the dashboard's: failures are calls with status
 ``failed``, ``timeout`` or ``circuit_open`` (``RunLog.objects.alerts()``); p95 is
 ``percentile_cont(0.95)`` of the non-null latencies; the budget is today's tokens of
-successful calls over every site (``dashboard.figures.budget``, read from the hourly
+successful calls over every site (``aimonitor.figures.calls.budget``, read from the hourly
 rollups).
 
 How the calls are read: a window of up to an hour (``RAW_WINDOW_MINUTES``) is read raw,
@@ -14,7 +14,7 @@ exactly — one range scan of the ``(created_at, id)`` index, once for all such 
 longest window), each call counted into every window that holds it; at ten million
 calls over 30 days an hour is ~14,000 rows (``make bench``). A longer window (up to a
 day, ``MAX_WINDOW_MINUTES``) reads the dashboard's hourly rollups for its closed hours
-and the raw calls for the rest (``rollup.sums``, the same split as the dashboard's
+and the raw calls for the rest (``summaries.sums``, the same split as the dashboard's
 figures), and its failures through the partial index on failed calls (the rollups hold
 no failure count; failures are a small fraction of calls). p95 latency is always read
 raw: the latency rollups have no app type.
@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from django.db import connection
 from django.utils import timezone
 
-from aimonitor import rollup
+from aimonitor import summaries
+from aimonitor.figures.calls import budget
 from aimonitor.models import ALERT_STATUSES, RunLog, TriggerJob
+from aimonitor.scope import Scope
 from alerts.models import AlertRule
 
 CALL_KINDS = (
@@ -136,10 +138,12 @@ def summed_call_figures(rules, now: dt.datetime) -> dict[tuple[int, int | None],
         return {}
     sites = sorted({rule.site_id for rule in rules if rule.site_id is not None})
     calls: dict[tuple[int, int | None], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    with rollup.refreshed():  # one refresh for every window
+    with summaries.refreshed():  # one refresh for every window
         for minutes in windows:
             since = now - dt.timedelta(minutes=minutes)
-            for key, row in rollup.sums(None, {"w": (since, now)}, by="site_app").items():
+            for key, row in summaries.sums(
+                Scope.everything(), {"w": (since, now)}, by="site_app"
+            ).items():
                 site, app = key.split(" ", 1)
                 calls[(minutes, None)][app] += row["calls"]
                 if int(site) in sites:
@@ -219,9 +223,7 @@ def _value(rule: AlertRule, figures: Calls) -> float | None:
 
 def budget_fraction() -> float:
     """Today's success-only tokens over every site / the daily limit (the dashboard's)."""
-    from dashboard.figures import budget
-
-    figures = budget(RunLog.objects.all())
+    figures = budget()
     return figures["daily_used"] / figures["daily_limit"] if figures["daily_limit"] else 0.0
 
 

@@ -18,41 +18,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 
+from aimonitor.figures.incidents import incidents_for
 from aimonitor.listing import FilterForm
 from aimonitor.models import SiteName
 from aimonitor.operations.incidents import acknowledge_incident
-from alerts.models import Delivery, Incident
+from alerts.models import Delivery
 
 PAGE_SIZE = 50
-PANEL_SIZE = 10
-
-
-def incidents_for(user, site: int | None = None):
-    """The user's incidents (narrowed to ``site``), open first, with rule and deliveries."""
-    incidents = Incident.objects.visible_to(user).select_related("rule", "acknowledged_by")
-    if site is not None:
-        incidents = incidents.filter(site_id=site)
-    return incidents.open_first()
-
-
-def open_incidents(user, site: int | None = None) -> list[dict]:
-    """The dashboard's panel and JSON: the newest open incidents in scope, as plain data."""
-    rows = incidents_for(user, site).open()[:PANEL_SIZE]
-    return [
-        {
-            "id": incident.pk,
-            "rule": incident.rule.name,
-            "kind": incident.rule.kind,
-            "site_id": incident.site_id,
-            "app_type": incident.app_type,
-            "value": incident.last_value,
-            "threshold": incident.threshold,
-            "window_minutes": incident.window_minutes,
-            "started_at": incident.started_at,
-            "acknowledged": incident.acknowledged_at is not None,
-        }
-        for incident in rows
-    ]
 
 
 class IncidentListView(LoginRequiredMixin, View):
@@ -68,9 +40,9 @@ class IncidentListView(LoginRequiredMixin, View):
                 for name, errors in form.errors.items()
             )
             return TemplateResponse(request, self.template_name, {"error": message}, status=400)
-        form.check_site_access()
+        scope = form.scope()  # a site outside the user's sites: 403
         site = form.cleaned_data["site"]
-        incidents = incidents_for(request.user, site).prefetch_related(
+        incidents = incidents_for(scope).prefetch_related(
             Prefetch(
                 "deliveries",
                 queryset=Delivery.objects.select_related("channel").order_by("created_at", "id"),

@@ -3,7 +3,7 @@
 Guarded by a bearer token (AIMONITOR_METRICS_TOKEN; unset, the path is not served: 404;
 a missing or wrong token: 401). A custom collector computes the figures at each scrape
 from the same sources as the dashboard: today's calls and tokens per site and app from
-the hourly rollups (``rollup.sums``), the budget from ``dashboard.figures.budget``, the
+the hourly rollups (``summaries.sums``), the budget from ``aimonitor.figures.calls.budget``, the
 rest in a few indexed queries (the last 5 minutes of calls, today's failures through
 the partial alerts index, jobs by status, open incidents).
 """
@@ -22,9 +22,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from aimonitor import rollup
+from aimonitor import summaries
+from aimonitor.figures.calls import budget
 from aimonitor.localtime import local_day_bounds, local_today
 from aimonitor.models import ALERT_STATUSES, RunLog, TriggerJob
+from aimonitor.scope import Scope
 from alerts.models import Incident
 
 RECENT = dt.timedelta(minutes=5)
@@ -44,7 +46,7 @@ def call_figures(now: dt.datetime) -> dict:
     """``{(window, site, app): {calls, failures, tokens}}`` for "5m" and "today"."""
     today = local_day_bounds(local_today())
     figures: dict = {}
-    for key, row in rollup.sums(None, {"today": today}, by="site_app").items():
+    for key, row in summaries.sums(Scope.everything(), {"today": today}, by="site_app").items():
         site, app = key.split(" ", 1)
         figures[("today", site, app)] = {
             "calls": row["calls"],
@@ -105,8 +107,6 @@ class ConsoleCollector:
     """Every figure, computed at scrape time."""
 
     def collect(self):
-        from dashboard.figures import budget
-
         now = timezone.now()
         labels = ["window", "site", "app_type"]
         calls = GaugeMetricFamily("aimonitor_calls", "Model calls", labels=labels)
@@ -127,7 +127,7 @@ class ConsoleCollector:
             p95.add_metric([app], value)
         yield p95
 
-        figures = budget(RunLog.objects.all())
+        figures = budget()
         for period in ("daily", "monthly"):
             used = GaugeMetricFamily(
                 f"aimonitor_budget_{period}_used_tokens",

@@ -23,7 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 
-from aimonitor.access import visible_site_ids
+from aimonitor.figures.calls import app_health
 from aimonitor.listing import MAX_ID, FilteredListView, capped_count
 from aimonitor.models import AuditEvent, RunLog
 from aimonitor.operations.alerts import (
@@ -35,10 +35,10 @@ from aimonitor.operations.alerts import (
     require_triage,
     set_alert_status,
 )
+from aimonitor.scope import Scope
 from aimonitor.sites import site_choices
 from alerts.describe import describe_filter
 from alerts.forms import AlertFilterForm, BulkActionForm
-from dashboard.figures import app_health
 
 ROW_TEMPLATE = "alerts/alerts.html#alert_row_swap"
 REFUSAL_TEMPLATE = "alerts/alerts.html#alert_row_refused"
@@ -103,7 +103,7 @@ class AlertListView(FilteredListView):
 
     def get_form(self) -> AlertFilterForm:
         """The filter form, suggesting the app types of the user's sites."""
-        apps = [app["app_type"] for app in app_health(visible_site_ids(self.request.user))]
+        apps = [app["app_type"] for app in app_health(Scope.for_user(self.request.user))]
         return self.filter_form_class(self.request.GET, user=self.request.user, app_types=apps)
 
     def get_context_data(self, **kwargs):
@@ -127,7 +127,7 @@ class AlertListView(FilteredListView):
         form = self.get_bulk_filter_form()
         if not (bulk.is_valid() and form.is_valid()):
             return self.render_bulk(bulk, form, status=400)
-        form.check_site_access()
+        form.scope()  # a site outside the user's sites: 403
         back = list_url(form.active_params())
         try:
             ids = self.get_bulk_ids(bulk, form)
@@ -178,7 +178,7 @@ class AlertListView(FilteredListView):
             action = bulk.cleaned_data["action"]
             to_status = TARGET_STATUS[action]
             already = (
-                RunLog.objects.visible_to(self.request.user)
+                RunLog.objects.visible_to(Scope.for_user(self.request.user))
                 .filter(pk__in=ids)
                 .aggregate(n=Count("pk", filter=Q(alert_status=to_status)))["n"]
             )
@@ -191,7 +191,7 @@ class AlertListView(FilteredListView):
                 filter_params=form.active_params(),
                 back_url=list_url(form.active_params()),
                 description=describe_filter(form, dict(site_choices(self.request.user))),
-                preview=RunLog.objects.visible_to(self.request.user)
+                preview=RunLog.objects.visible_to(Scope.for_user(self.request.user))
                 .filter(pk__in=ids)
                 .defer("request_prompt", "response_text")
                 .newest_first()[:PREVIEW_ROWS],
@@ -217,11 +217,9 @@ class NewAlertsView(LoginRequiredMixin, View):
         valid = form.is_valid() and (after_id == "" or (after_id.isascii() and after_id.isdigit()))
         new = 0
         if valid:
-            form.check_site_access()
+            scope = form.scope()  # a site outside the user's sites: 403
             if after_id:
-                newer = RunLog.objects.visible_to(request.user).filter(
-                    id__gt=min(int(after_id), MAX_ID)
-                )
+                newer = RunLog.objects.visible_to(scope).filter(id__gt=min(int(after_id), MAX_ID))
                 new = capped_count(form.filter(newer))
         context = {
             "new_alerts": new,
@@ -279,7 +277,9 @@ class AlertActionView(LoginRequiredMixin, View):
 
     def render_row(self, pk: int, notice: str) -> TemplateResponse:
         """The row as it is now, plus the nav's pending count (rendered after the write)."""
-        alert = get_object_or_404(RunLog.objects.visible_to(self.request.user).alerts(), pk=pk)
+        alert = get_object_or_404(
+            RunLog.objects.visible_to(Scope.for_user(self.request.user)).alerts(), pk=pk
+        )
         attach_triage_events([alert])
         context = {
             "alert": alert,

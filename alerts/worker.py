@@ -4,7 +4,7 @@ the rules, open/remind/resolve incidents and queue their deliveries.
 Run by procrastinate's periodic task every AIMONITOR_WORKER_INTERVAL_SECONDS (deferred
 once per tick whatever the number of workers) and by ``run_worker --once``.
 
-The summaries are caught up in ``rollup.refresh()``'s bounded steps (at most 6 hours or
+The summaries are caught up in ``summaries.keeping.refresh()``'s bounded steps (at most 6 hours or
 200,000 calls each, one statement each), so the first pass over a table without
 summaries never runs a statement beyond the statement timeout; a pass stops catching up
 after ``CATCH_UP_SECONDS`` and the next pass goes on where it stopped.
@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from aimonitor import rollup
 from aimonitor.models import RollupState
+from aimonitor.summaries import keeping
 from alerts.incidents import PassResult, run_pass
 from alerts.models import Delivery
 
@@ -50,13 +50,13 @@ def catch_up_rollups(budget_seconds: float = CATCH_UP_SECONDS) -> tuple[int, boo
     deadline = time.monotonic() + budget_seconds
     previous, steps = None, 0
     while steps < CATCH_UP_STEPS:
-        state = rollup.refresh()
+        state = keeping.refresh()
         steps += 1
         if state == previous:
             seen = RollupState.objects.filter(pk=1).values_list("seen_id", flat=True).first()
             return steps, state.covered_until is not None and (
                 seen or 0
-            ) - state.max_id <= rollup.STEP_IDS
+            ) - state.max_id <= keeping.STEP_IDS
         previous = state
         if time.monotonic() > deadline:
             return steps, False

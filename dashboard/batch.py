@@ -26,7 +26,6 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.generic import TemplateView
 
-from aimonitor.access import can_see_site
 from aimonitor.listing import MAX_ID, BigIntegerField, HtmxTemplateMixin
 from aimonitor.models import RunLog
 from aimonitor.operations.batch import (
@@ -39,6 +38,7 @@ from aimonitor.operations.batch import (
     pending_batch,
     recent_batches,
 )
+from aimonitor.scope import Scope
 from aimonitor.sites import site_choices
 from aimonitor.skipscan import distinct_values
 
@@ -66,7 +66,7 @@ def offered_app_types(user, days: int = APP_TYPE_DAYS) -> list[str]:
     candidates = distinct_values(RunLog, "app_type")
     if not candidates:
         return []
-    recent = RunLog.objects.visible_to(user).filter(
+    recent = RunLog.objects.visible_to(Scope.for_user(user)).filter(
         created_at__gte=timezone.now() - dt.timedelta(days=days)
     )
     probes = [
@@ -149,11 +149,14 @@ class BatchForm(forms.Form):
             )
         return member_ids
 
-    def check_site_access(self) -> None:
-        """A ``site`` outside the user's sites is a 403, not a form error."""
+    def scope(self) -> Scope:
+        """The user's scope narrowed to the chosen ``site``; a site outside the user's
+        sites is a 403, not a form error (``Scope.require``)."""
         site = self.cleaned_data.get("site")
-        if site is not None and not can_see_site(self.user, site):
-            raise PermissionDenied(_("You do not have access to site %(site)s.") % {"site": site})
+        scope = Scope.for_user(self.user)
+        if site is not None:
+            scope.require(site)
+        return scope.narrow(site)
 
 
 class ConfirmForm(forms.Form):
@@ -227,7 +230,7 @@ class BatchView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         self.check_permission()
         form = self.get_form(request.POST)
         valid = form.is_valid()
-        form.check_site_access()
+        form.scope()  # a site outside the user's sites: 403
         if not valid:
             return self.render_to_response(self.get_context_data(form=form), status=400)
         data = form.cleaned_data

@@ -12,7 +12,6 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from aimonitor.access import require_site
 from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm, RowIdsField
 from aimonitor.models import CacheEntry
 from aimonitor.operations.cache import (
@@ -22,6 +21,7 @@ from aimonitor.operations.cache import (
     invalidate_cache,
     preview_invalidation,
 )
+from aimonitor.scope import Scope
 from aimonitor.sites import site_choices
 
 
@@ -104,7 +104,7 @@ class CacheListView(FilteredListView):
                 )
             context["ids"] = ",".join(map(str, ids))
             return TemplateResponse(request, "dashboard/cache_confirm.html", context)
-        require_site(request.user, site)
+        Scope.for_user(request.user).require(site)
         if not form.cleaned_data["ids"]:
             # A confirmation names what it confirmed; without that, nothing is changed.
             self.invalidate_form = form

@@ -2,135 +2,26 @@
 
 The range's failures (status failed, timeout or circuit_open) in the user's scope,
 grouped by (app_type, status, error signature), largest group first, then the one
-seen last. One statement reads the groups, the newest message of each and their
-counts per local hour (the sparkline). Each group links to the alerts list narrowed
+seen last (``aimonitor.figures.failures``). Each group links to the alerts list narrowed
 to its calls, and its pending alerts are acknowledged or ignored through the alerts
 page's bulk action (same cap, confirmation, audit and refusals).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlencode
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
-from aimonitor.access import visible_site_ids
-from aimonitor.db_router import reading
+from aimonitor.figures.failures import failure_groups
 from aimonitor.listing import CodeField, FilterForm, HtmxTemplateMixin
 from aimonitor.models import ALERT_STATUSES, RunLog
-from aimonitor.signature import signature_sql
-from aimonitor.timerange import TimeRange, TimeRangeForm
+from aimonitor.timerange import TimeRangeForm
 from dashboard.overview import DashboardEncoder
-
-# A page of groups: more distinct failures than this are narrowed by a filter.
-MAX_GROUPS = 200
-HOUR = dt.timedelta(hours=1)
-
-GROUPS_SQL = """
-WITH failures AS (
-    SELECT id, app_type, status, site_id, created_at, alert_status, error_message,
-           {signature} AS signature
-    FROM {runs}
-    WHERE status = ANY(%(statuses)s) AND created_at >= %(since)s AND created_at < %(until)s
-      {scope}
-), groups AS (
-    SELECT app_type, status, signature, count(*) AS count,
-           count(*) FILTER (WHERE alert_status IS NULL OR alert_status = 'pending') AS pending,
-           array_agg(DISTINCT site_id ORDER BY site_id) AS sites,
-           min(created_at) AS first_seen, max(created_at) AS last_seen
-    FROM failures GROUP BY app_type, status, signature
-    ORDER BY count DESC, last_seen DESC, app_type, status, signature
-    LIMIT %(limit)s
-), newest AS (
-    SELECT DISTINCT ON (app_type, status, signature) app_type, status, signature, error_message
-    FROM failures ORDER BY app_type, status, signature, created_at DESC, id DESC
-), hourly AS (
-    SELECT app_type, status, signature, array_agg(hour ORDER BY hour) AS hours,
-           array_agg(n ORDER BY hour) AS counts
-    FROM (SELECT app_type, status, signature, date_trunc('hour', created_at, %(zone)s) AS hour,
-                 count(*) AS n
-          FROM failures GROUP BY 1, 2, 3, 4) per_hour
-    GROUP BY app_type, status, signature
-)
-SELECT g.app_type, g.status, g.signature, g.count, g.pending, g.sites, g.first_seen,
-       g.last_seen, n.error_message, h.hours, h.counts
-FROM groups g
-JOIN newest n USING (app_type, status, signature)
-JOIN hourly h USING (app_type, status, signature)
-ORDER BY g.count DESC, g.last_seen DESC, g.app_type, g.status, g.signature
-"""
-
-
-def hour_starts(window: TimeRange) -> list[dt.datetime]:
-    """The local hours the window touches, oldest first (the sparkline's slots)."""
-    hour = timezone.localtime(window.since).replace(minute=0, second=0, microsecond=0)
-    hours = []
-    while hour < window.until:
-        hours.append(hour)
-        # Across a DST change the next local hour is found from UTC, not by adding wall time.
-        hour = timezone.localtime(hour + HOUR).replace(minute=0, second=0, microsecond=0)
-    return hours
-
-
-def failure_groups(
-    site_ids: list[int] | None,
-    window: TimeRange,
-    app_type: str | None = None,
-    statuses: list[str] | None = None,
-) -> list[dict]:
-    """The groups of failures in ``site_ids`` (None: every site) created in ``window``."""
-    scope, params = (
-        [],
-        {
-            "statuses": list(statuses or ALERT_STATUSES),
-            "since": window.since,
-            "until": window.until,
-            "zone": str(settings.TIME_ZONE),
-            "limit": MAX_GROUPS,
-        },
-    )
-    if site_ids is not None:
-        scope.append("AND site_id = ANY(%(sites)s)")
-        params["sites"] = list(site_ids)
-    if app_type:
-        scope.append("AND app_type = %(app_type)s")
-        params["app_type"] = app_type
-    connection = reading(RunLog)  # the replica when there is one (aimonitor/db_router.py)
-    sql = GROUPS_SQL.format(
-        signature=signature_sql("error_message"),
-        runs=connection.ops.quote_name(RunLog._meta.db_table),
-        scope=" ".join(scope),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    slots = hour_starts(window)
-    groups = []
-    for row in rows:
-        app, status, signature, count, pending, sites, first, last, sample, hours, counts = row
-        per_hour = dict(zip(hours, counts, strict=True))
-        groups.append(
-            {
-                "app_type": app,
-                "status": status,
-                "signature": signature,
-                "count": count,
-                "pending": pending,
-                "sites": list(sites),
-                "first_seen": first,
-                "last_seen": last,
-                "sample_error": sample,
-                "hourly": [{"hour": hour, "count": per_hour.get(hour, 0)} for hour in slots],
-            }
-        )
-    return groups
 
 
 class FailureFilterForm(TimeRangeForm, FilterForm):
@@ -157,15 +48,11 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         """The filter form bound to the query string."""
         return FailureFilterForm(self.request.GET, user=self.request.user)
 
-    def get_site_ids(self, site: int | None) -> list[int] | None:
-        """The scope as site ids: the chosen site, or every site the user may see."""
-        return [site] if site is not None else visible_site_ids(self.request.user)
-
     def get_groups(self, form: FailureFilterForm) -> list[dict]:
         data = form.cleaned_data
         status = data.get("status")
         return failure_groups(
-            self.get_site_ids(data.get("site")),
+            form.scope(),
             form.time_range,
             app_type=data.get("app_type") or None,
             statuses=[status] if status else None,
@@ -180,7 +67,7 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
             return self.render_to_response(
                 self.get_context_data(form=form, invalid=True), status=400
             )
-        form.check_site_access()
+        form.scope()  # a site outside the user's sites: 403
         groups = self.get_groups(form)
         window = form.time_range
         if as_json:

@@ -26,6 +26,7 @@ from django.views import View
 from django.views.generic import DetailView
 
 from aimonitor.deepjson import MAX_DEPTH, pretty
+from aimonitor.figures.queue import stuck_before
 from aimonitor.listing import (
     BigIntegerField,
     CodeField,
@@ -48,7 +49,8 @@ from aimonitor.operations.jobs import (
     retry_job,
     retry_jobs,
 )
-from dashboard.queue import health_context, stuck_before
+from aimonitor.scope import Scope
+from dashboard.queue import health_context
 from dashboard.runs import milliseconds
 
 RETRY_PERMISSION = "aimonitor.retry_job"
@@ -191,8 +193,7 @@ class JobListView(FilteredListView):
     def skipped_today(self, site: int | None) -> int:
         """Today's de-duplicated triggers in the user's scope and the chosen site."""
         return (
-            TriggerJob.objects.visible_to(self.request.user)
-            .for_site(site)
+            TriggerJob.objects.visible_to(Scope.for_user(self.request.user).narrow(site))
             .on_local_day(local_today())
             .filter(status=TriggerJob.Status.SKIPPED_DUPLICATE)
             .count()
@@ -205,7 +206,7 @@ class JobListView(FilteredListView):
         if not form.is_valid():
             context = self.get_context_data(form=form, page=None, invalid=True)
             return self.render_to_response(context, status=400)
-        form.check_site_access()
+        form.scope()  # a site outside the user's sites: 403
         action = BulkRetryForm(request.POST)
         if not action.is_valid():
             errors = [error for field_errors in action.errors.values() for error in field_errors]
@@ -360,7 +361,7 @@ class JobDetailView(LoginRequiredMixin, DetailView):
 
     def get_queryset(self):
         """The user's jobs."""
-        return TriggerJob.objects.visible_to(self.request.user)
+        return TriggerJob.objects.visible_to(Scope.for_user(self.request.user))
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -398,7 +399,7 @@ class JobRetryView(LoginRequiredMixin, View):
 
     def post(self, request, pk):
         check_can_retry(request.user)
-        job = get_object_or_404(TriggerJob.objects.visible_to(request.user), pk=pk)
+        job = get_object_or_404(TriggerJob.objects.visible_to(Scope.for_user(request.user)), pk=pk)
         key = request.POST.get("key", "").strip()
         if key:
             try:

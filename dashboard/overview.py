@@ -1,6 +1,6 @@
 """The dashboard ``/``: one page of panels, one HTMX fragment per panel, and the JSON.
 
-Every panel renders the plain data of its figure function (``dashboard.figures``);
+Every panel renders the plain data of its figure function (``aimonitor.figures``);
 ``/dashboard.json`` returns the same data. A panel whose query fails (a timeout,
 a lost connection) shows "unavailable — retrying" on its own and keeps polling;
 the rest of the page stays live.
@@ -20,13 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
-from aimonitor import rollup
-from aimonitor.access import visible_site_ids
+from aimonitor import summaries
+from aimonitor.figures import calls as figures
+from aimonitor.figures.incidents import open_incidents
 from aimonitor.listing import FilterForm
 from aimonitor.models import RunLog
+from aimonitor.scope import Scope
 from aimonitor.timerange import TimeRangeForm
-from alerts.incident_views import open_incidents
-from dashboard import figures
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class DashboardForm(TimeRangeForm, FilterForm):
 
 
 class DashboardMixin(LoginRequiredMixin):
-    """Validates ``site`` and computes the figures of the chosen scope."""
+    """Validates ``site`` and computes the figures of the chosen scope (``form.scope()``)."""
 
     http_method_names = ["get", "head", "options"]
 
@@ -62,38 +62,28 @@ class DashboardMixin(LoginRequiredMixin):
         """The form bound to the query string."""
         return DashboardForm(self.request.GET, user=self.request.user)
 
-    def get_runs(self, site: int | None):
-        """The user's calls, narrowed to the chosen site."""
-        return RunLog.objects.visible_to(self.request.user).for_site(site)
-
-    def get_site_ids(self, site: int | None) -> list[int] | None:
-        """The same scope as site ids, for the figure written in SQL (None: every site)."""
-        return [site] if site is not None else visible_site_ids(self.request.user)
-
-    def get_figures(self, panel: str, site: int | None):
+    def get_figures(self, panel: str, scope: Scope):
         """One panel's plain data, straight from its figure function."""
-        if panel == "app_health":
-            return figures.app_health(self.get_site_ids(site))
         if panel == "range":
-            return figures.range_figures(self.get_site_ids(site), self.form.time_range)
+            return figures.range_figures(scope, self.form.time_range)
         if panel == "budget":
             # Global by definition (SPEC.md §4): the whole business's token budget.
-            return figures.budget(RunLog.objects.all())
+            return figures.budget()
         if panel == "incidents":
             # The notifier's open incidents in scope (SPEC.md §10).
-            return open_incidents(self.request.user, site)
-        return getattr(figures, panel)(self.get_runs(site))
+            return open_incidents(scope)
+        return getattr(figures, panel)(scope)
 
-    def get_panels(self, panels, site: int | None) -> tuple[dict, set[str]]:
+    def get_panels(self, panels, scope: Scope) -> tuple[dict, set[str]]:
         """``({panel: data}, {failed panels})``; a failing query fails only its own panel."""
         data, failed = {}, set()
-        with rollup.refreshed():  # the rollups are brought up to date once per request
+        with summaries.refreshed():  # the rollups are brought up to date once per request
             for panel in panels:
                 try:
                     # Its own transaction (a savepoint inside one), so a failed query
                     # does not poison the panels after it.
                     with transaction.atomic():
-                        data[panel] = self.get_figures(panel, site)
+                        data[panel] = self.get_figures(panel, scope)
                 except DatabaseError as error:
                     logger.warning("Dashboard panel %s unavailable: %s", panel, error)
                     failed.add(panel)
@@ -109,9 +99,9 @@ class DashboardView(DashboardMixin, TemplateView):
         self.form = self.get_form()
         if not self.form.is_valid():
             return self.render_to_response(self.get_context_data(form=self.form), status=400)
-        self.form.check_site_access()
+        scope = self.form.scope()  # a site outside the user's sites: 403
         site = self.form.cleaned_data["site"]
-        data, failed = self.get_panels(self.get_panel_names(), site)
+        data, failed = self.get_panels(self.get_panel_names(), scope)
         context = self.get_context_data(form=self.form, site=site, failed=failed, **data)
         return self.render_to_response(context)
 
@@ -170,10 +160,9 @@ class DashboardJsonView(DashboardMixin, View):
         form = self.form = self.get_form()
         if not form.is_valid():
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
-        form.check_site_access()
-        site = form.cleaned_data["site"]
+        scope = form.scope()  # a site outside the user's sites: 403
         # All or nothing: a failing query answers 503 (DatabaseUnavailableMiddleware).
-        with rollup.refreshed():
-            data = {panel: self.get_figures(panel, site) for panel in PANELS}
+        with summaries.refreshed():
+            data = {panel: self.get_figures(panel, scope) for panel in PANELS}
         body = {**data.pop("today"), **data.pop("range"), **data}
         return JsonResponse(body, encoder=DashboardEncoder)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView
 
-from aimonitor.access import visible_site_ids
+from aimonitor.figures.calls import app_health
 from aimonitor.listing import (
     MAX_ID,
     AppTypeField,
@@ -23,9 +23,9 @@ from aimonitor.listing import (
     SuggestionsInput,
 )
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.scope import Scope
 from aimonitor.timerange import TimeRange, TimeRangeForm
 from aimonitor.timestamps import is_moment
-from dashboard.figures import app_health
 
 PROMPT_PERMISSION = "aimonitor.view_prompt"
 SENSITIVE_FIELDS = ("request_prompt", "response_text")
@@ -100,7 +100,7 @@ class RunListView(FilteredListView):
 
     def get_form(self) -> RunFilterForm:
         """The filter form, suggesting the app types of the user's sites."""
-        apps = [app["app_type"] for app in app_health(visible_site_ids(self.request.user))]
+        apps = [app["app_type"] for app in app_health(Scope.for_user(self.request.user))]
         return self.filter_form_class(self.request.GET, user=self.request.user, app_types=apps)
 
 
@@ -120,7 +120,7 @@ class RunDetailView(LoginRequiredMixin, DetailView):
 
     def get_queryset(self):
         """The user's calls; the texts' lengths always, the texts only with view_prompt."""
-        queryset = RunLog.objects.visible_to(self.request.user).annotate(
+        queryset = RunLog.objects.visible_to(Scope.for_user(self.request.user)).annotate(
             prompt_length=Length("request_prompt"), response_length=Length("response_text")
         )
         return queryset if self.can_view_prompt() else queryset.defer(*SENSITIVE_FIELDS)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from aimonitor.models import AuditEvent, RunLog
 from aimonitor.operations.alerts import BULK_LIMIT, set_alert_status
+from aimonitor.scope import Scope
 from alerts.views import attach_triage_events
 from tests.conftest import client_for, make_run, make_user
 
@@ -317,7 +318,7 @@ def test_row_partial_renders_on_any_page(rf, bob):
     """The dashboard includes "alerts/alerts.html#alert_row" with an alert of its own."""
     run = make_alert()
     set_alert_status(bob, [run.id], "ignore")
-    [run] = RunLog.objects.visible_to(bob).filter(pk=run.id)
+    [run] = RunLog.objects.visible_to(Scope.for_user(bob)).filter(pk=run.id)
     attach_triage_events([run])
     request = rf.get("/")
     request.user = bob

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from aimonitor.figures import calls as figures
 from aimonitor.localtime import local_day_bounds
-from dashboard import figures
 from dashboard.overview import PANELS
 from tests.conftest import client_for, make_run
 

@@ -14,9 +14,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from aimonitor.figures import calls as figures
 from aimonitor.localtime import local_day_bounds, local_month_bounds
-from aimonitor.models import RunLog
-from dashboard import figures
+from aimonitor.scope import Scope
 from tests.conftest import make_run
 
 SECOND = dt.timedelta(seconds=1)
@@ -52,8 +52,12 @@ def midnight(days_ago: int = 0) -> dt.datetime:
     return local_day_bounds(today() - dt.timedelta(days=days_ago))[0]
 
 
-def everything():
-    return RunLog.objects.all()
+def everything() -> Scope:
+    return Scope.everything()
+
+
+def scope_of(site_ids) -> Scope:
+    return Scope.everything() if site_ids is None else Scope.of_sites(site_ids)
 
 
 def readable_times(rows: list[dict], session_zone: str, *keys: str) -> list[dict]:
@@ -161,7 +165,7 @@ def test_today_with_only_null_tokens_and_latencies_is_zero_not_none():
 def test_today_follows_the_scope(bob):
     make_run(site_id=1, created_at=midnight())
     make_run(site_id=2, created_at=midnight())
-    assert figures.today(RunLog.objects.visible_to(bob))["today_calls"] == 1
+    assert figures.today(Scope.for_user(bob))["today_calls"] == 1
 
 
 def test_today_shows_the_cost_only_when_a_price_is_set(settings):
@@ -251,7 +255,7 @@ def test_app_health_is_the_newest_call_of_every_app_ever_seen(now, db_session_zo
     make_run(app_type="app3_clue", status="success", created_at=now - dt.timedelta(hours=3))
 
     for site_ids in (None, [1]):  # every site (superuser) and a list of sites
-        health = figures.app_health(site_ids)
+        health = figures.app_health(scope_of(site_ids))
         assert readable_times(health, db_session_zone, "last_call_at") == readable_times(
             [
                 {
@@ -278,7 +282,9 @@ def test_app_health_keeps_to_the_sites_in_scope(now):
     make_run(site_id=3, app_type="app1_chat", status="circuit_open", created_at=now + SECOND)
 
     def health(site_ids):
-        return [(row["app_type"], row["last_status"]) for row in figures.app_health(site_ids)]
+        return [
+            (row["app_type"], row["last_status"]) for row in figures.app_health(scope_of(site_ids))
+        ]
 
     assert health([2]) == [("app1_chat", "success"), ("app2_summary", "success")]
     # Over two sites, the newer of the two sites' newest calls wins.
@@ -305,7 +311,7 @@ def test_budget_is_global_success_only_today_and_this_local_month(settings, now)
     make_run(site_id=1, created_at=month_start, status="success", tokens_used=50)
     make_run(site_id=1, created_at=month_start - SECOND, status="success", tokens_used=5000)
 
-    result = figures.budget(everything())
+    result = figures.budget()
 
     # Yesterday's 23:59:59 is this month unless today is the 1st.
     monthly = 350 + (0 if today().day == 1 else 1)
@@ -324,7 +330,7 @@ def test_budget_percentage_is_zero_when_the_limit_is(settings):
     settings.DAILY_TOKEN_LIMIT = 0
     settings.MONTHLY_TOKEN_LIMIT = 0
     make_run(created_at=midnight(), tokens_used=10)
-    result = figures.budget(everything())
+    result = figures.budget()
     assert (result["daily_used"], result["daily_pct"], result["monthly_pct"]) == (10, 0, 0)
 
 
@@ -332,7 +338,7 @@ def test_budget_shows_costs_when_a_price_is_set(settings):
     settings.DAILY_TOKEN_LIMIT = 1000
     settings.TOKEN_PRICE_PER_1K = "0.5"
     make_run(created_at=midnight(), tokens_used=300)
-    result = figures.budget(everything())
+    result = figures.budget()
     assert result["daily_cost"] == 0.15
     assert result["monthly_cost"] >= 0.15
 
@@ -356,7 +362,7 @@ def test_recent_alerts_are_the_ten_newest_pending_in_scope(bob, now, db_session_
     make_run(site_id=1, status="running", created_at=now)
     make_run(site_id=2, status="failed", created_at=now)  # another site
 
-    alerts = figures.recent_alerts(RunLog.objects.visible_to(bob))
+    alerts = figures.recent_alerts(Scope.for_user(bob))
 
     assert [alert["id"] for alert in alerts] == [run.id for run in pending[:10]]
     assert readable_times([alerts[1]], db_session_zone, "created_at") == readable_times(

@@ -24,10 +24,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aimonitor import rollup
+from aimonitor import summaries
+from aimonitor.figures import calls as figures
 from aimonitor.localtime import local_day_bounds
 from aimonitor.models import RunLog
-from dashboard import figures
+from aimonitor.scope import Scope
 from tests.conftest import client_for, make_run
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
@@ -178,9 +179,8 @@ def p95_tolerance(now, window, sites) -> float:
     return 0.0201 * max(abs(low), abs(high)) + 0.03
 
 
-def scoped(sites):
-    runs = RunLog.objects.all()
-    return runs if sites is None else runs.filter(site_id__in=sites)
+def scoped(sites) -> Scope:
+    return Scope.everything() if sites is None else Scope.of_sites(sites)
 
 
 def insert(batch: list[dict], now: dt.datetime) -> None:
@@ -214,7 +214,7 @@ def fresh(db, settings):
 @EXAMPLES
 def test_figures_equal_the_raw_sql_oracle(fresh, monkeypatch, batch, at, sites, summed):
     RunLog.objects.all().delete()
-    rollup.rebuild()
+    summaries.rebuild()
     now = dt.datetime.combine(
         timezone.localdate(), at, tzinfo=timezone.get_default_timezone()
     ) - dt.timedelta(days=1)
@@ -222,17 +222,17 @@ def test_figures_equal_the_raw_sql_oracle(fresh, monkeypatch, batch, at, sites, 
 
     insert([row for row in batch if not row["late"]], now)
     if summed:
-        rollup.refresh(now=now)
-        rollup.refresh(now=now)
+        summaries.refresh(now=now)
+        summaries.refresh(now=now)
     insert([row for row in batch if row["late"]], now)  # late calls: read raw
 
     runs = scoped(sites)
-    with rollup.refreshed():
+    with summaries.refreshed():
         today = figures.today(runs)
         trend = figures.trend_7d(runs)
         distribution = figures.app_distribution(runs)
-        health = figures.app_health(sites)
-        budget = figures.budget(RunLog.objects.all())
+        health = figures.app_health(runs)
+        budget = figures.budget()
     expected = oracle(now, sites)
     by_kind: dict[str, list] = {}
     for kind, key, *values in expected["rows"]:
@@ -336,10 +336,10 @@ def test_many_largest_latencies_sum_exactly(db, settings):
         )
         for _ in range(1000)
     )
-    rollup.refresh()
-    rollup.refresh()
+    summaries.refresh()
+    summaries.refresh()
     window = {"w": (created - dt.timedelta(hours=1), created + dt.timedelta(hours=1))}
-    sums = rollup.sums(None, window)["w"]
+    sums = summaries.sums(Scope.everything(), window)["w"]
     assert sums["tokens"] == sums["success_tokens"] == 1000 * INT_MAX
     assert sums["latency_sum"] == 1000 * INT_MAX
-    assert rollup.latency_percentiles(None, window, 0.95)["w"] == INT_MAX
+    assert summaries.latency_percentiles(Scope.everything(), window, 0.95)["w"] == INT_MAX

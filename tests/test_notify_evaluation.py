@@ -181,7 +181,7 @@ def test_stuck_jobs_agree_with_the_oracle(db):
 
 @override_settings(DAILY_TOKEN_LIMIT=1000)
 def test_budget_is_todays_successful_tokens_over_every_site(db):
-    from dashboard.figures import budget
+    from aimonitor.figures.calls import budget
 
     now = timezone.now()
     make_run(site_id=1, tokens_used=500, status="success", created_at=now)
@@ -191,7 +191,7 @@ def test_budget_is_todays_successful_tokens_over_every_site(db):
     result = found([fires, quiet], now)
     assert result[fires.pk] == {key_for(None, ""): 0.8}
     assert result[quiet.pk] == {}
-    assert budget(RunLog.objects.all())["daily_pct"] == 0.8
+    assert budget()["daily_pct"] == 0.8
 
 
 def test_one_statement_per_source_whatever_the_number_of_rules(
@@ -210,7 +210,7 @@ def test_one_statement_per_source_whatever_the_number_of_rules(
 @pytest.fixture
 def hours_of_calls(db, settings):
     """Calls over the last 26 hours, summed into the rollups, plus a few raw ones after."""
-    from aimonitor import rollup
+    from aimonitor import summaries
 
     settings.ROLLUP_LAG_SECONDS = 0
     rng = random.Random(23)
@@ -224,8 +224,8 @@ def hours_of_calls(db, settings):
             latency_ms=rng.choice([None, rng.randint(1, 5000)]),
             created_at=now - dt.timedelta(seconds=rng.randint(0, 26 * 3600)),
         )
-    rollup.refresh(now=now)
-    state = rollup.refresh(now=now)
+    summaries.refresh(now=now)
+    state = summaries.refresh(now=now)
     assert state.covered_until is not None and state.max_id > 0
     # Late arrivals: created in summed hours after the refresh (read raw by id).
     for _ in range(20):

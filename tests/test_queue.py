@@ -17,11 +17,12 @@ from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
+from aimonitor.figures.queue import health
 from aimonitor.localtime import local_day_bounds, local_today
 from aimonitor.models import AuditEvent, JobRetry, TriggerJob
 from aimonitor.operations import jobs as job_ops
 from aimonitor.operations.jobs import RetryRefused, retry_job, retry_jobs
-from dashboard.queue import health
+from aimonitor.scope import Scope
 from tests.conftest import client_for, make_job, make_user
 
 TABLE = f'"{TriggerJob._meta.db_table}"'
@@ -415,8 +416,7 @@ def queue(db):
 @pytest.mark.parametrize("site_ids", [[1, 2], [1], [2]])
 @override_settings(STUCK_MINUTES=15)
 def test_health_figures_match_the_sql_oracle(queue, site_ids):
-    jobs = TriggerJob.objects.filter(site_id__in=site_ids)
-    figures = health(jobs)
+    figures = health(Scope.of_sites(site_ids))
     expected = oracle(site_ids, 15)
     assert {row["status"]: row["count"] for row in figures["counts"] if row["count"]} == (
         expected["counts"]

@@ -11,10 +11,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from aimonitor import rollup
+from aimonitor import summaries
+from aimonitor.figures import calls as figures
 from aimonitor.models import AppPrice, RunLog
+from aimonitor.scope import Scope
 from aimonitor.timerange import TimeRange
-from dashboard import figures
 from tests.conftest import client_for, make_run
 
 APPS = ("app1_chat", "app2_summary", "app3_clue")
@@ -84,7 +85,9 @@ def close_enough(p95, exact) -> bool:
 
 
 def check(window: TimeRange, sites, site_ids) -> None:
-    got = figures.range_figures(site_ids, window)
+    got = figures.range_figures(
+        Scope.everything() if site_ids is None else Scope.of_sites(site_ids), window
+    )
     expected = oracle(window, sites)
     total = expected.get(None, (0, 0, 0, 0, None, None))
     r = got["range"]
@@ -110,8 +113,8 @@ def check(window: TimeRange, sites, site_ids) -> None:
 def test_range_figures_match_the_oracle(db, sites):
     now = timezone.now()
     add_calls(1500, now)
-    rollup.refresh()
-    state = rollup.refresh()
+    summaries.refresh()
+    state = summaries.refresh()
     assert state.covered_until is not None  # closed hours come from the rollups
     # A late call: created in a closed hour after it was summed (read raw, by id).
     make_run(
@@ -133,7 +136,7 @@ def test_range_figures_match_the_oracle(db, sites):
         TimeRange(now - dt.timedelta(days=40), now - dt.timedelta(days=35)),  # nothing
     ]
     for window in windows:
-        with rollup.refreshed():
+        with summaries.refreshed():
             check(window, all_sites, sites)
 
 
@@ -142,7 +145,7 @@ def test_apps_carry_their_last_call_and_failure_in_the_range(db):
     make_run(app_type="app3_clue", status="timeout", created_at=now - dt.timedelta(hours=2))
     last = make_run(app_type="app3_clue", status="success", created_at=now - dt.timedelta(hours=1))
     make_run(app_type="app3_clue", status="failed", created_at=now - dt.timedelta(hours=30))
-    got = figures.range_figures(None, TimeRange.last("24h"))
+    got = figures.range_figures(Scope.everything(), TimeRange.last("24h"))
     (app,) = got["apps"]
     assert app["last_status"] == "success" and app["last_call_at"] == last.created_at
     assert app["last_failure_at"] == now - dt.timedelta(hours=2)
@@ -155,15 +158,15 @@ def test_cost_per_app_with_the_global_fallback(db, settings):
     make_run(app_type="app3_clue", tokens_used=500, created_at=now)
     window = TimeRange.last("1h")
     settings.TOKEN_PRICE_PER_1K = None
-    got = figures.range_figures(None, window)
+    got = figures.range_figures(Scope.everything(), window)
     assert got["range"]["cost"] is None and all(a["cost"] is None for a in got["apps"])
     AppPrice.objects.create(app_type="app1_chat", price_per_1k=Decimal("0.5"))
-    got = figures.range_figures(None, window)
+    got = figures.range_figures(Scope.everything(), window)
     costs = {a["app_type"]: a["cost"] for a in got["apps"]}
     assert costs == {"app1_chat": 1.0, "app3_clue": None}
     assert got["range"]["cost"] is None  # one app's cost is unknown
     settings.TOKEN_PRICE_PER_1K = "0.1"
-    got = figures.range_figures(None, window)
+    got = figures.range_figures(Scope.everything(), window)
     assert {a["app_type"]: a["cost"] for a in got["apps"]} == {"app1_chat": 1.0, "app3_clue": 0.05}
     assert got["range"]["cost"] == 1.05
 

@@ -12,9 +12,10 @@ import datetime as dt
 from django.db import connection
 from django.utils import timezone
 
-from aimonitor import rollup
+from aimonitor import summaries
 from aimonitor.localtime import local_day_bounds
 from aimonitor.models import RunLog
+from aimonitor.scope import Scope
 from tests.conftest import PARTITIONED, make_run
 
 
@@ -46,16 +47,16 @@ def test_dropping_old_calls_keeps_their_hours_in_the_rollups(db, settings):
         make_run(created_at=old_start + dt.timedelta(minutes=minutes), tokens_used=10)
     make_run(created_at=now - dt.timedelta(days=1), tokens_used=5)
     windows = {"old": local_day_bounds(old_day), "recent": (now - dt.timedelta(days=2), now)}
-    rollup.refresh(unbounded=True)
-    rollup.refresh(unbounded=True)
-    before = rollup.sums(None, windows)
+    summaries.refresh(unbounded=True)
+    summaries.refresh(unbounded=True)
+    before = summaries.sums(Scope.everything(), windows)
 
     dropped = remove_calls_before(now - dt.timedelta(days=60))
-    state = rollup.refresh(unbounded=True)
+    state = summaries.refresh(unbounded=True)
 
     assert len(dropped) == (1 if PARTITIONED else 0)
     assert not RunLog.objects.filter(created_at__lt=now - dt.timedelta(days=60)).exists()
-    after = rollup.sums(None, windows)
+    after = summaries.sums(Scope.everything(), windows)
     assert before["old"]["calls"] == after["old"]["calls"] == 3
     assert after["old"]["success_tokens"] == 30
     assert after["recent"]["calls"] == before["recent"]["calls"] == 1

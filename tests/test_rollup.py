@@ -1,4 +1,4 @@
-"""The dashboard's rollups (aimonitor.rollup): the same figures as the raw calls, late calls
+"""The dashboard's rollups (aimonitor.summaries): the same figures as the raw calls, late calls
 included, read in a fixed number of statements (issue #9)."""
 
 from __future__ import annotations
@@ -12,13 +12,19 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from aimonitor import rollup
+from aimonitor import summaries
 from aimonitor.localtime import local_day_bounds, local_today
 from aimonitor.models import RollupState, RunLatencyRollup, RunLog, RunRollup
+from aimonitor.scope import Scope
+from aimonitor.summaries import keeping, reading
 from tests.conftest import client_for
 
 APPS = ("app1_chat", "app2_summary", "app3_clue")
 STATUSES = ("success", "success", "failed", "timeout", "success", "running")
+
+
+def scope_of(sites) -> Scope:
+    return Scope.everything() if sites is None else Scope.of_sites(sites)
 
 
 @pytest.fixture(autouse=True)
@@ -47,10 +53,10 @@ def add_calls(count: int, *, since_hours: int = 24 * 9, offset: int = 0) -> list
     return RunLog.objects.bulk_create(rows)
 
 
-def summed(now=None) -> rollup.State:
+def summed(now=None) -> summaries.State:
     """Two refreshes: the first places the closed hours, the second sums the calls by id."""
-    rollup.refresh(now=now)
-    return rollup.refresh(now=now)
+    summaries.refresh(now=now)
+    return summaries.refresh(now=now)
 
 
 def week() -> tuple[dt.datetime, dt.datetime]:
@@ -81,17 +87,19 @@ def test_sums_over_rollups_equal_the_raw_calls(db):
     assert RunRollup.objects.exists()  # the closed hours were summed
     since, until = week()
     for sites in (None, [1], [2, 3]):
-        assert rollup.sums(sites, {"week": (since, until)})["week"] == raw_sums(since, until, sites)
+        assert summaries.sums(scope_of(sites), {"week": (since, until)})["week"] == raw_sums(
+            since, until, sites
+        )
 
 
 def test_sums_by_day_and_by_app(db):
     add_calls(300)
     summed()
     since, until = week()
-    by_day = rollup.sums([1, 2], {"week": (since, until)}, by="day")
+    by_day = summaries.sums(Scope.of_sites([1, 2]), {"week": (since, until)}, by="day")
     for day, sums in by_day.items():
         assert sums == raw_sums(*local_day_bounds(day), sites=[1, 2])
-    by_app = rollup.sums(None, {"week": (since, until)}, by="app")
+    by_app = summaries.sums(Scope.everything(), {"week": (since, until)}, by="app")
     assert {app: s["calls"] for app, s in by_app.items()} == dict(
         RunLog.objects.filter(created_at__gte=since, created_at__lt=until)
         .values_list("app_type")
@@ -103,41 +111,49 @@ def test_a_late_call_for_a_closed_hour_is_counted_once(db):
     add_calls(200)
     summed()
     since, until = week()
-    before = rollup.sums(None, {"week": (since, until)})["week"]["calls"]
+    before = summaries.sums(Scope.everything(), {"week": (since, until)})["week"]["calls"]
     # The AI service writes a call for an hour the rollups already closed.
     late = add_calls(1, offset=10_000)[0]
     late.created_at = timezone.now() - dt.timedelta(days=2)
     late.save()
     # Read raw (its id is newer than the rollups) ...
-    assert rollup.sums(None, {"week": (since, until)})["week"]["calls"] == before + 1
+    assert (
+        summaries.sums(Scope.everything(), {"week": (since, until)})["week"]["calls"] == before + 1
+    )
     # ... and, once summed, read from the rollups: still once.
-    rollup.refresh()
-    assert rollup.sums(None, {"week": (since, until)})["week"]["calls"] == before + 1
-    hour = rollup.local_hour_floor(late.created_at)
+    summaries.refresh()
+    assert (
+        summaries.sums(Scope.everything(), {"week": (since, until)})["week"]["calls"] == before + 1
+    )
+    hour = summaries.local_hour_floor(late.created_at)
     assert RunRollup.objects.filter(hour=hour).aggregate(n=Sum("calls"))["n"] == (
-        RunLog.objects.filter(created_at__gte=hour, created_at__lt=hour + rollup.HOUR).count()
+        RunLog.objects.filter(created_at__gte=hour, created_at__lt=hour + summaries.HOUR).count()
     )
 
 
 def test_an_id_is_adopted_only_a_minute_after_it_was_seen(db, settings):
     settings.ROLLUP_LAG_SECONDS = 60
     add_calls(50)
-    first = rollup.refresh()
+    first = summaries.refresh()
     assert first.max_id == 0  # seen, not adopted: an older id may still be uncommitted
     assert not RunRollup.objects.exists()
     since, until = week()
-    assert rollup.sums(None, {"week": (since, until)})["week"] == raw_sums(since, until)
+    assert summaries.sums(Scope.everything(), {"week": (since, until)})["week"] == raw_sums(
+        since, until
+    )
     RollupState.objects.filter(pk=1).update(seen_at=timezone.now() - dt.timedelta(seconds=61))
-    assert rollup.refresh().max_id == RunLog.objects.order_by("-id").first().id
+    assert summaries.refresh().max_id == RunLog.objects.order_by("-id").first().id
     assert RunRollup.objects.exists()
-    assert rollup.sums(None, {"week": (since, until)})["week"] == raw_sums(since, until)
+    assert summaries.sums(Scope.everything(), {"week": (since, until)})["week"] == raw_sums(
+        since, until
+    )
 
 
 def test_hours_close_after_a_grace_period(db):
     add_calls(100, since_hours=48)
     now = timezone.now()
-    state = rollup.refresh(now=now)
-    assert state.covered_until == rollup.local_hour_floor(now - rollup.GRACE)
+    state = summaries.refresh(now=now)
+    assert state.covered_until == summaries.local_hour_floor(now - summaries.GRACE)
     # Nothing of the hours still open went into the rollups.
     assert not RunRollup.objects.filter(hour__gte=state.covered_until).exists()
 
@@ -149,7 +165,9 @@ def test_emptied_table_starts_the_rollups_again(db):
         cursor.execute(f'TRUNCATE "{RunLog._meta.db_table}" RESTART IDENTITY')
     add_calls(10)
     since, until = week()
-    assert rollup.sums(None, {"week": (since, until)})["week"] == raw_sums(since, until)
+    assert summaries.sums(Scope.everything(), {"week": (since, until)})["week"] == raw_sums(
+        since, until
+    )
 
 
 def test_rebuild_command_sums_everything_again(db):
@@ -160,14 +178,16 @@ def test_rebuild_command_sums_everything_again(db):
     call_command("rollup_runs", "--rebuild", "--no-wait", stdout=out)
     assert "Rollups hold the calls created before" in out.getvalue()
     since, until = week()
-    assert rollup.sums(None, {"week": (since, until)})["week"] == raw_sums(since, until)
+    assert summaries.sums(Scope.everything(), {"week": (since, until)})["week"] == raw_sums(
+        since, until
+    )
 
 
 def test_stale_plan_is_read_again(db):
     add_calls(100)
     state = summed()
-    stale = rollup.State(state.covered_until, state.max_id - 1)
-    query = rollup._Query(stale, None)
+    stale = summaries.State(state.covered_until, state.max_id - 1)
+    query = reading._Query(stale, Scope.everything())
     since, until = week()
 
     def build(q):
@@ -183,7 +203,9 @@ def test_p95_from_the_buckets(db):
     assert RunLatencyRollup.objects.exists()
     today = local_day_bounds(local_today())
     since, until = week()
-    result = rollup.latency_percentiles(None, {"today": today, "week": (since, until)}, 0.95)
+    result = summaries.latency_percentiles(
+        Scope.everything(), {"today": today, "week": (since, until)}, 0.95
+    )
     for key, (a, b) in {"today": today, "week": (since, until)}.items():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -206,47 +228,35 @@ def test_p95_from_the_buckets(db):
 )
 def test_percentile_is_exact_when_values_have_buckets_of_their_own(values, expected):
     buckets = [(1, v, v) for v in values]
-    assert rollup.percentile(buckets, 0.95) == expected
+    assert summaries.percentile(buckets, 0.95) == expected
 
 
 def test_percentile_within_a_bucket_is_between_its_ends():
     # 10 values in one bucket from 1000 to 1019: p95 lies between them.
-    assert 1000 <= rollup.percentile([(10, 1000, 1019)], 0.95) <= 1019
-    assert rollup.percentile([(2, 1000, 1019)], 0.5) == pytest.approx(1009.5)
-
-
-def test_site_scope_of_scoped_querysets(db, bob, alice, root):
-    assert rollup.site_scope(RunLog.objects.all()) is None
-    assert rollup.site_scope(RunLog.objects.visible_to(bob)) == [1]
-    assert rollup.site_scope(RunLog.objects.visible_to(alice)) == [1, 2]
-    assert rollup.site_scope(RunLog.objects.visible_to(alice).for_site(2)) == [2]
-    assert rollup.site_scope(RunLog.objects.visible_to(bob).for_site(2)) == []
-    assert rollup.site_scope(RunLog.objects.visible_to(root).for_site(3)) == [3]
-    assert rollup.site_scope(RunLog.objects.none()) == []
-    with pytest.raises(ValueError):
-        rollup.site_scope(RunLog.objects.filter(app_type="x"))
+    assert 1000 <= summaries.percentile([(10, 1000, 1019)], 0.95) <= 1019
+    assert summaries.percentile([(2, 1000, 1019)], 0.5) == pytest.approx(1009.5)
 
 
 def test_reading_runs_a_fixed_number_of_statements(db, django_assert_num_queries):
     since, until = week()
     add_calls(20)
     with django_assert_num_queries(2):  # refresh, read
-        rollup.sums(None, {"week": (since, until)})
+        summaries.sums(Scope.everything(), {"week": (since, until)})
     add_calls(200, offset=20)
     with django_assert_num_queries(2):
-        rollup.sums(None, {"week": (since, until)})
+        summaries.sums(Scope.everything(), {"week": (since, until)})
 
 
 def test_a_request_sums_a_bounded_step_and_figures_stay_exact_meanwhile(db, monkeypatch):
-    monkeypatch.setattr(rollup, "STEP_IDS", 40)
+    monkeypatch.setattr(keeping, "STEP_IDS", 40)
     calls = add_calls(100)
     since, until = week()
     expected = raw_sums(since, until)
-    states = [rollup.refresh() for _ in range(5)]
+    states = [summaries.refresh() for _ in range(5)]
     # One refresh places the closed hours, then each adopts at most 40 more ids.
     assert [s.max_id - calls[0].id + 1 for s in states[1:]] == [40, 80, 100, 100]
     for _ in states:
-        assert rollup.sums(None, {"week": (since, until)})["week"] == expected
+        assert summaries.sums(Scope.everything(), {"week": (since, until)})["week"] == expected
 
 
 def test_dashboard_json_is_the_same_read_raw_and_read_from_rollups(client, root):
@@ -264,4 +274,4 @@ def test_dashboard_json_is_the_same_read_raw_and_read_from_rollups(client, root)
         summed_body = client.get(f"/dashboard.json{query}").json()  # now from the rollups
         assert RunRollup.objects.exists()
         assert summed_body == raw
-        rollup.rebuild()
+        summaries.rebuild()

@@ -7,8 +7,10 @@ import datetime as dt
 
 from django.utils import timezone
 
-from aimonitor import rollup
+from aimonitor import summaries
 from aimonitor.models import RollupState, RunLog
+from aimonitor.scope import Scope
+from aimonitor.summaries import keeping
 from alerts.models import AlertRule, Channel, Delivery, Incident
 from alerts.worker import catch_up_rollups, forgotten_deliveries, work_pass
 from tests.conftest import make_run
@@ -18,7 +20,7 @@ def test_first_pass_on_a_table_without_summaries_catches_up_in_bounded_steps(
     db, settings, monkeypatch
 ):
     settings.ROLLUP_LAG_SECONDS = 0
-    monkeypatch.setattr(rollup, "STEP_IDS", 7)  # 50 calls: several steps of at most 7 ids
+    monkeypatch.setattr(keeping, "STEP_IDS", 7)  # 50 calls: several steps of at most 7 ids
     now = timezone.now()
     for n in range(50):
         make_run(created_at=now - dt.timedelta(hours=3, minutes=n))
@@ -26,13 +28,18 @@ def test_first_pass_on_a_table_without_summaries_catches_up_in_bounded_steps(
     assert current and steps >= 50 // 7
     state = RollupState.objects.get()
     assert state.max_id == RunLog.objects.order_by("-id").first().id
-    assert state.covered_until == rollup.closing_point()
-    assert rollup.sums(None, {"all": (now - dt.timedelta(days=1), now)})["all"]["calls"] == 50
+    assert state.covered_until == summaries.closing_point()
+    assert (
+        summaries.sums(Scope.everything(), {"all": (now - dt.timedelta(days=1), now)})["all"][
+            "calls"
+        ]
+        == 50
+    )
 
 
 def test_a_pass_stops_catching_up_when_its_time_is_up(db, settings, monkeypatch):
     settings.ROLLUP_LAG_SECONDS = 0
-    monkeypatch.setattr(rollup, "STEP_IDS", 1)
+    monkeypatch.setattr(keeping, "STEP_IDS", 1)
     for n in range(10):
         make_run(created_at=timezone.now() - dt.timedelta(hours=2, minutes=n))
     steps, current = catch_up_rollups(budget_seconds=0)
@@ -64,7 +71,7 @@ def test_with_the_adoption_lag_the_next_pass_sums_the_whole_backlog_step_by_step
     """Ids are adopted a minute after they are seen; once they are, a pass adopts all of
     them in bounded steps rather than one step per minute."""
     settings.ROLLUP_LAG_SECONDS = 60
-    monkeypatch.setattr(rollup, "STEP_IDS", 5)
+    monkeypatch.setattr(keeping, "STEP_IDS", 5)
     now = timezone.now()
     for n in range(40):
         make_run(created_at=now - dt.timedelta(hours=3, minutes=n))
@@ -74,4 +81,9 @@ def test_with_the_adoption_lag_the_next_pass_sums_the_whole_backlog_step_by_step
     steps, caught_up = catch_up_rollups()
     assert caught_up and steps >= 40 // 5
     assert RollupState.objects.get().max_id == RunLog.objects.order_by("-id").first().id
-    assert rollup.sums(None, {"all": (now - dt.timedelta(days=1), now)})["all"]["calls"] == 40
+    assert (
+        summaries.sums(Scope.everything(), {"all": (now - dt.timedelta(days=1), now)})["all"][
+            "calls"
+        ]
+        == 40
+    )

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.scope import Scope
 
 TRIAGE_PERMISSION = "aimonitor.triage_alert"
 RUN_LOGS_TABLE = "ai_run_logs"
@@ -116,7 +117,7 @@ def set_alert_status(user, targets: Iterable[int] | QuerySet, action: str) -> Tr
         raise ValueError(f"Unknown alert action {action!r}.")
     to_status = TARGET_STATUS[action]
     ids = _target_ids(targets)
-    scoped = RunLog.objects.visible_to(user).alerts()
+    scoped = RunLog.objects.visible_to(Scope.for_user(user)).alerts()
 
     with transaction.atomic():
         # Locked in id order, so two bulk actions cannot deadlock each other.

@@ -26,11 +26,11 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from aimonitor import pricing, rollup
-from aimonitor.access import ALL_SITES, require_site, visible_site_ids
-from aimonitor.models import AuditEvent, PendingBatch, RunLog, TriggerJob
+from aimonitor import pricing, summaries
+from aimonitor.figures.calls import budget
+from aimonitor.models import AuditEvent, PendingBatch, TriggerJob
 from aimonitor.operations.once import claim_once, claimed
-from dashboard.figures import budget
+from aimonitor.scope import Scope
 
 PERMISSION = "aimonitor.run_batch"
 MAX_MEMBERS = 5000
@@ -118,7 +118,7 @@ class ConfirmedBatch:
 def daily_tokens_used() -> int:
     """Today's global token use, as the dashboard's budget panel counts it."""
     # The budget is the whole business's (every site), so this is not site-scoped.
-    return budget(RunLog.objects.all())["daily_used"]
+    return budget()["daily_used"]
 
 
 def _check_permission(user) -> None:
@@ -151,8 +151,8 @@ def tokens_per_call(user, app_types: list[str]) -> dict[str, int | None]:
     """Each app's mean tokens per call over the last 7 days in ``user``'s sites (rollups
     for closed hours); None for an app without calls there."""
     now = timezone.now()
-    per_app = rollup.sums(
-        visible_site_ids(user), {"week": (now - dt.timedelta(days=7), now)}, by="app"
+    per_app = summaries.sums(
+        Scope.for_user(user), {"week": (now - dt.timedelta(days=7), now)}, by="app"
     )
     means = {}
     for app in app_types:
@@ -205,7 +205,7 @@ def estimate_batch(
     """Price a batch and keep it for ``session`` under a fresh id (a ``PendingBatch``);
     writes nothing else."""
     _check_permission(user)
-    require_site(user, site_id)
+    Scope.for_user(user).require(site_id)
     if not app_types or not member_ids:
         raise ValueError(_("A batch needs at least one app and one member."))
     if len(member_ids) > MAX_MEMBERS:
@@ -313,7 +313,7 @@ def confirm_batch(user, session, batch_id: str, *, over_budget_ok: bool = False)
     _check_permission(user)
     estimate = pending_batch(session, batch_id)
     # Access may have changed since the estimate.
-    require_site(user, estimate.site_id)
+    Scope.for_user(user).require(estimate.site_id)
     if estimate.over_budget and not over_budget_ok:
         raise BatchRefused(BatchRefused.OVER_BUDGET)
     job_ids = _create_jobs(user, estimate)
@@ -343,9 +343,9 @@ def recent_batches(user, limit: int = 10) -> list[dict]:
     their jobs grouped by ``payload ->> 'batch_id'`` (the expression index).
     """
     events = AuditEvent.objects.filter(action=AuditEvent.Action.BATCH)
-    site_ids = visible_site_ids(user)
-    if site_ids is not ALL_SITES:
-        events = events.filter(site_id__in=site_ids)
+    scope = Scope.for_user(user)
+    if not scope.is_all_sites:
+        events = events.filter(site_id__in=scope.site_ids)
     # Not target_ids: up to 5,000 job ids per batch that the list does not show.
     events = list(
         events.only("created_at", "actor_username", "site_id", "details").order_by(
@@ -355,7 +355,7 @@ def recent_batches(user, limit: int = 10) -> list[dict]:
     batch_ids = [event.details.get("batch_id") for event in events]
     counts = {
         row["batch"]: row
-        for row in TriggerJob.objects.visible_to(user)
+        for row in TriggerJob.objects.visible_to(scope)
         .filter(payload__has_key="batch_id")
         .annotate(batch=KT("payload__batch_id"))
         .filter(batch__in=[b for b in batch_ids if b])

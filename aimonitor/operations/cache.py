@@ -20,8 +20,8 @@ from django.core.exceptions import EmptyResultSet, PermissionDenied
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
-from aimonitor.access import require_site
 from aimonitor.models import AuditEvent, CacheEntry
+from aimonitor.scope import Scope
 
 AUDIT_TABLE = "ai_cache"
 INVALIDATE_PERMISSION = "aimonitor.invalidate_cache"
@@ -45,8 +45,9 @@ def check_can_invalidate(user) -> None:
 
 def matching_entries(user, site_id: int, cache_type: str | None = None, member_id=None):
     """The user's entries of ``site_id`` (and cache type / member) not yet invalidated."""
-    require_site(user, site_id)
-    entries = CacheEntry.objects.visible_to(user).for_site(site_id)
+    scope = Scope.for_user(user)
+    scope.require(site_id)
+    entries = CacheEntry.objects.visible_to(scope.narrow(site_id))
     if cache_type:
         entries = entries.filter(cache_type=cache_type)
     if member_id is not None:
@@ -84,7 +85,9 @@ def invalidate_cache(
 def invalidate_entries(user, entry_ids: Iterable[int]) -> Invalidated:
     """Invalidate chosen entries (the admin action), within the user's sites."""
     check_can_invalidate(user)
-    entries = CacheEntry.objects.visible_to(user).filter(pk__in=[int(i) for i in entry_ids])
+    entries = CacheEntry.objects.visible_to(Scope.for_user(user)).filter(
+        pk__in=[int(i) for i in entry_ids]
+    )
     return _invalidate(user, entries, {"selected": True})
 
 

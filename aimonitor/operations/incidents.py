@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from aimonitor.models import AuditEvent
 from aimonitor.operations.alerts import require_triage
+from aimonitor.scope import Scope
 from alerts.models import Incident
 
 INCIDENTS_TABLE = "alerts_incident"
@@ -22,7 +23,12 @@ def acknowledge_incident(user, pk: int) -> tuple[Incident, bool]:
     """``(incident, changed)``; 403 without the permission, 404 outside the user's scope."""
     require_triage(user)
     with transaction.atomic():
-        incident = Incident.objects.visible_to(user).select_for_update().filter(pk=pk).first()
+        incident = (
+            Incident.objects.visible_to(Scope.for_user(user))
+            .select_for_update()
+            .filter(pk=pk)
+            .first()
+        )
         if incident is None:
             raise Http404("No such incident.")
         if incident.acknowledged_at is not None:

@@ -34,9 +34,9 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from aimonitor.access import can_see_site
 from aimonitor.models import AuditEvent, JobRetry, TriggerJob
 from aimonitor.operations.once import claim_once, claimed
+from aimonitor.scope import Scope
 
 AUDIT_TABLE = "ai_trigger_jobs"
 RETRY_PERMISSION = "aimonitor.retry_job"
@@ -121,13 +121,13 @@ def retry_jobs(
                 done = first.result.get("new_ids", {}) if first else {}
                 return Retried({int(k): v for k, v in done.items()}, repeated=True)
         originals = list(
-            TriggerJob.objects.visible_to(user)
+            TriggerJob.objects.visible_to(Scope.for_user(user))
             .filter(pk__in=job_ids)
             .only("pk", "status", *COPIED_FIELDS)
             .order_by("pk")
         )
         # The scope again, per row: this is the last check before the write.
-        originals = [job for job in originals if can_see_site(user, job.site_id)]
+        originals = [job for job in originals if Scope.for_user(user).sees(job.site_id)]
         unfinished = [job.pk for job in originals if job.status in UNFINISHED]
         finished = [job for job in originals if job.status not in UNFINISHED]
         latest = latest_retries(job.pk for job in finished)
@@ -257,7 +257,7 @@ def classify(user, job_ids: Iterable[int]) -> dict[str, int]:
     One query; what the bulk confirmation shows before the operator confirms.
     """
     counts = (
-        TriggerJob.objects.visible_to(user)
+        TriggerJob.objects.visible_to(Scope.for_user(user))
         .filter(pk__in=list(job_ids))
         .aggregate(
             unfinished=Count("pk", filter=Q(status__in=UNFINISHED)),

@@ -1,4 +1,4 @@
-"""Sum the closed hours of ai_run_logs into the dashboard's rollups (aimonitor.rollup).
+"""Sum the closed hours of ai_run_logs into the dashboard's rollups (aimonitor.summaries).
 
 The dashboard keeps its rollups up to date by itself; run this once on a large
 existing table before opening the console (the first summing reads every call),
@@ -12,7 +12,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from aimonitor import rollup
+from aimonitor.summaries import keeping
 
 
 class Command(BaseCommand):
@@ -30,21 +30,21 @@ class Command(BaseCommand):
     def handle(self, *args, rebuild: bool, no_wait: bool, **options):
         started = time.monotonic()
         if rebuild:
-            rollup.rebuild()
+            keeping.rebuild()
         if no_wait:
             refresh(lag=0)  # places the first closed hour
             state = refresh(lag=0)
         else:
             refresh()  # places the first closed hour, notes the newest id
-            time.sleep(rollup.LAG_SECONDS)
-            state = refresh(lag=rollup.LAG_SECONDS)
+            time.sleep(keeping.LAG_SECONDS)
+            state = refresh(lag=keeping.LAG_SECONDS)
         self.stdout.write(
             f"Rollups hold the calls created before {state.covered_until} with ids up to "
             f"{state.max_id:,} ({time.monotonic() - started:.1f} s)."
         )
 
 
-def refresh(**options) -> rollup.State:
+def refresh(**options) -> keeping.State:
     """One unbounded refresh: summing a whole table is the one place a statement may run long.
 
     ``SET LOCAL`` in its own transaction, not ``SET``: through a pooler in transaction
@@ -53,4 +53,4 @@ def refresh(**options) -> rollup.State:
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = 0")
-        return rollup.refresh(unbounded=True, **options)
+        return keeping.refresh(unbounded=True, **options)

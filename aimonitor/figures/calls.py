@@ -1,13 +1,13 @@
-"""The dashboard's figures (SPEC.md §4), one plain function per panel.
+"""The figures over the calls (SPEC.md §4, §8): one plain function per dashboard panel.
 
-Each takes an already scoped ``RunLog`` queryset (the user's rows, narrowed to
-the chosen site) and returns plain data: dicts and lists of numbers, strings and
+Each takes the ``Scope`` to count (the user's sites, narrowed to the chosen site; the
+budget alone is global) and returns plain data: dicts and lists of numbers, strings and
 datetimes. The HTML panels and ``/dashboard.json`` both render these results, so
 they cannot disagree. Every figure is aggregated in PostgreSQL in a fixed number of
 queries; "today" and every day boundary are local days in AIMONITOR_TIME_ZONE.
 
 The figures over days (today, the trend, the distribution, the budget) read the
-hourly rollups of ``aimonitor.rollup`` for closed hours and the raw calls only for
+hourly rollups of ``aimonitor.summaries`` for closed hours and the raw calls only for
 the rest, so they cost the same at ten million calls as at ten thousand.
 """
 
@@ -19,10 +19,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from aimonitor import pricing, rollup
+from aimonitor import pricing, summaries
 from aimonitor.db_router import reading
 from aimonitor.localtime import local_day_bounds, local_month_bounds, local_today
 from aimonitor.models import RunLog
+from aimonitor.scope import Scope
+from aimonitor.sqlfiles import sql_beside
 
 TREND_DAYS = 7
 RECENT_ALERTS = 10
@@ -48,15 +50,15 @@ def milliseconds(value) -> float:
     return round(float(value), 2) if value is not None else 0.0
 
 
-NO_CALLS = dict.fromkeys(rollup.SUMS, 0)
+NO_CALLS = dict.fromkeys(summaries.SUMS, 0)
 
 
-def today(runs) -> dict:
+def today(scope: Scope) -> dict:
     """Today's calls, success rate, tokens and latencies, and the same hours yesterday.
 
     "The same hours yesterday" runs from yesterday's local midnight to this
     moment 24 hours ago, so the comparison is fair at any time of day. p95 comes
-    from the rollups' latency buckets (``aimonitor.rollup.percentile``).
+    from the rollups' latency buckets (``aimonitor.summaries.percentile``).
     """
     day = local_today()
     windows = {
@@ -66,7 +68,7 @@ def today(runs) -> dict:
             timezone.now() - dt.timedelta(hours=24),
         ),
     }
-    sums, p95 = rollup.sums_and_percentiles(rollup.site_scope(runs), windows, 0.95)
+    sums, p95 = summaries.sums_and_percentiles(scope, windows, 0.95)
 
     def summary(window: str) -> dict:
         row = sums.get(window, NO_CALLS)
@@ -74,7 +76,9 @@ def today(runs) -> dict:
             "calls": row["calls"],
             "success_rate": ratio(row["successes"], row["calls"]),
             "tokens": int(row["tokens"]),
-            "avg_latency_ms": milliseconds(rollup.mean(row["latency_sum"], row["latency_count"])),
+            "avg_latency_ms": milliseconds(
+                summaries.mean(row["latency_sum"], row["latency_count"])
+            ),
             "p95_latency_ms": milliseconds(p95[window]),
         }
 
@@ -107,9 +111,9 @@ def trend_window() -> tuple[dt.datetime, dt.datetime]:
     return local_day_bounds(days[0])[0], local_day_bounds(days[-1])[1]
 
 
-def trend_7d(runs) -> list[dict]:
+def trend_7d(scope: Scope) -> list[dict]:
     """Calls and success rate per local day, today−6 … today; a day without calls is 0."""
-    counted = rollup.sums(rollup.site_scope(runs), {"trend": trend_window()}, by="day")
+    counted = summaries.sums(scope, {"trend": trend_window()}, by="day")
     trend = []
     for day in trend_days():
         row = counted.get(day, NO_CALLS)
@@ -123,9 +127,9 @@ def trend_7d(runs) -> list[dict]:
     return trend
 
 
-def app_distribution(runs) -> list[dict]:
+def app_distribution(scope: Scope) -> list[dict]:
     """Calls per app type over the trend's seven days, largest first, with its share."""
-    per_app = rollup.sums(rollup.site_scope(runs), {"trend": trend_window()}, by="app")
+    per_app = summaries.sums(scope, {"trend": trend_window()}, by="app")
     # One entry per app type (a handful), ordered like ORDER BY count DESC, app_type.
     counts = sorted(
         ((row["calls"], app) for app, row in per_app.items() if row["calls"]),
@@ -145,63 +149,23 @@ def app_distribution(runs) -> list[dict]:
 # row is ordered by created_at alone so that those indexes serve it exactly (an
 # extra id tie-break makes PostgreSQL walk the (created_at, id) index instead,
 # which is slow for an app last seen weeks ago).
-APP_HEALTH_ALL_SITES = """
-WITH RECURSIVE apps(app_type) AS (
-    (SELECT app_type FROM {table} ORDER BY app_type LIMIT 1)
-    UNION ALL
-    SELECT (SELECT r.app_type FROM {table} r WHERE r.app_type > apps.app_type
-            ORDER BY r.app_type LIMIT 1)
-    FROM apps WHERE apps.app_type IS NOT NULL
-)
-SELECT newest.app_type, newest.status, newest.created_at
-FROM apps
-CROSS JOIN LATERAL (
-    SELECT r.app_type, r.status, r.created_at FROM {table} r
-    WHERE r.app_type = apps.app_type
-    ORDER BY r.created_at DESC LIMIT 1
-) newest
-WHERE apps.app_type IS NOT NULL
-ORDER BY newest.app_type
-"""
+APP_HEALTH_ALL_SITES = sql_beside(__file__, "app_health_all_sites.sql")
 
-APP_HEALTH_SITES = """
-WITH RECURSIVE pairs(site_id, app_type) AS (
-    SELECT sites.site_id,
-           (SELECT r.app_type FROM {table} r WHERE r.site_id = sites.site_id
-            ORDER BY r.app_type LIMIT 1)
-    FROM unnest(%s::bigint[]) AS sites(site_id)
-    UNION ALL
-    SELECT pairs.site_id,
-           (SELECT r.app_type FROM {table} r
-            WHERE r.site_id = pairs.site_id AND r.app_type > pairs.app_type
-            ORDER BY r.app_type LIMIT 1)
-    FROM pairs WHERE pairs.app_type IS NOT NULL
-)
-SELECT DISTINCT ON (newest.app_type) newest.app_type, newest.status, newest.created_at
-FROM pairs
-CROSS JOIN LATERAL (
-    SELECT r.app_type, r.status, r.created_at, r.id FROM {table} r
-    WHERE r.site_id = pairs.site_id AND r.app_type = pairs.app_type
-    ORDER BY r.created_at DESC LIMIT 1
-) newest
-WHERE pairs.app_type IS NOT NULL
-ORDER BY newest.app_type, newest.created_at DESC, newest.id DESC
-"""
+APP_HEALTH_SITES = sql_beside(__file__, "app_health_sites.sql")
 
 
-def app_health(site_ids: list[int] | None) -> list[dict]:
+def app_health(scope: Scope) -> list[dict]:
     """Per app type ever seen in scope: the status and time of its newest call.
 
-    The one figure in raw SQL (the ORM cannot write a recursive CTE). Its scope
-    is given as site ids, the same the scoped querysets use: ``None`` for every
-    site, otherwise exactly these sites (passed as a query parameter).
+    In raw SQL (the ORM cannot write a recursive CTE): every site, or exactly the
+    scope's sites (passed as a query parameter).
     """
     connection = reading(RunLog)
     table = connection.ops.quote_name(RunLog._meta.db_table)
-    if site_ids is None:
+    if scope.is_all_sites:
         sql, params = APP_HEALTH_ALL_SITES.format(table=table), []
     else:
-        sql, params = APP_HEALTH_SITES.format(table=table), [list(site_ids)]
+        sql, params = APP_HEALTH_SITES.format(table=table), [scope.site_id_list]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -211,14 +175,14 @@ def app_health(site_ids: list[int] | None) -> list[dict]:
     ]
 
 
-def budget(runs) -> dict:
+def budget() -> dict:
     """Tokens of successful calls today and this local month against the limits.
 
-    Pass every site's rows: the budget is the whole business's (SPEC.md §4).
+    Every site's calls: the budget is the whole business's (SPEC.md §4).
     """
     day = local_today()
-    used = rollup.sums(
-        rollup.site_scope(runs),
+    used = summaries.sums(
+        Scope.everything(),
         {"daily": local_day_bounds(day), "monthly": local_month_bounds(day)},
     )
     used = {window: used.get(window, NO_CALLS)["success_tokens"] for window in ("daily", "monthly")}
@@ -242,8 +206,9 @@ def token_cost(tokens: int) -> float:
     return round(float(Decimal(tokens) * Decimal(settings.TOKEN_PRICE_PER_1K) / 1000), 4)
 
 
-def recent_alerts(runs) -> list[dict]:
+def recent_alerts(scope: Scope) -> list[dict]:
     """The newest pending alerts (alert_status NULL or 'pending'), newest first."""
+    runs = RunLog.objects.visible_to(scope)
     return list(runs.pending_alerts().newest_first().values(*ALERT_FIELDS)[:RECENT_ALERTS])
 
 
@@ -252,37 +217,22 @@ def recent_alerts(runs) -> list[dict]:
 # The newest call and the newest failure of each app in the window: two backward
 # probes per app of the (app_type, created_at) / (site_id, app_type, created_at)
 # indexes, for the handful of apps the window's sums found.
-APP_LAST_CALLS = """
-SELECT apps.app_type, last_call.status, last_call.created_at, last_failure.created_at
-FROM unnest(%(apps)s::text[]) AS apps(app_type)
-LEFT JOIN LATERAL (
-    SELECT r.status, r.created_at FROM {table} r
-    WHERE r.app_type = apps.app_type AND r.created_at >= %(since)s AND r.created_at < %(until)s
-      {scope}
-    ORDER BY r.created_at DESC LIMIT 1
-) last_call ON true
-LEFT JOIN LATERAL (
-    SELECT r.created_at FROM {table} r
-    WHERE r.app_type = apps.app_type AND r.created_at >= %(since)s AND r.created_at < %(until)s
-      AND r.status IN ('failed', 'timeout', 'circuit_open') {scope}
-    ORDER BY r.created_at DESC LIMIT 1
-) last_failure ON true
-"""
+APP_LAST_CALLS = sql_beside(__file__, "app_last_calls.sql")
 
 
-def range_figures(site_ids: list[int] | None, window) -> dict:
+def range_figures(scope: Scope, window) -> dict:
     """``{"range": totals, "apps": [per app]}`` for the calls created in ``window``.
 
     Sums and latencies come from the rollups for closed hours and the raw calls for
-    the edges (``aimonitor.rollup``); counts, sums and means are exact, p95 is within
+    the edges (``aimonitor.summaries``); counts, sums and means are exact, p95 is within
     2 %. Apps: most failures first, then most calls, then by name.
     """
     bounds = (window.since, window.until)
-    totals, p95 = rollup.sums_and_percentiles(site_ids, {"r": bounds}, 0.95)
-    per_app, app_p95 = rollup.apps_in_window(site_ids, bounds, 0.95)
+    totals, p95 = summaries.sums_and_percentiles(scope, {"r": bounds}, 0.95)
+    per_app, app_p95 = summaries.apps_in_window(scope, bounds, 0.95)
     prices = pricing.price_list()
     apps = {app: row for app, row in per_app.items() if row["calls"]}
-    last = _last_calls(site_ids, window, sorted(apps))
+    last = _last_calls(scope, window, sorted(apps))
     row = totals.get("r", NO_CALLS)
     summary = {
         "since": window.since,
@@ -291,7 +241,7 @@ def range_figures(site_ids: list[int] | None, window) -> dict:
         "failures": row["failures"],
         "success_rate": ratio(row["successes"], row["calls"]),
         "tokens": int(row["tokens"]),
-        "avg_latency_ms": milliseconds(rollup.mean(row["latency_sum"], row["latency_count"])),
+        "avg_latency_ms": milliseconds(summaries.mean(row["latency_sum"], row["latency_count"])),
         "p95_latency_ms": milliseconds(p95["r"]),
         "cost": pricing.total_cost({a: r["tokens"] for a, r in apps.items()}, prices),
     }
@@ -305,7 +255,7 @@ def range_figures(site_ids: list[int] | None, window) -> dict:
                 "failures": sums["failures"],
                 "failure_rate": ratio(sums["failures"], sums["calls"]),
                 "avg_latency_ms": milliseconds(
-                    rollup.mean(sums["latency_sum"], sums["latency_count"])
+                    summaries.mean(sums["latency_sum"], sums["latency_count"])
                 ),
                 "p95_latency_ms": milliseconds(app_p95.get(app)),
                 "tokens": int(sums["tokens"]),
@@ -319,14 +269,19 @@ def range_figures(site_ids: list[int] | None, window) -> dict:
     return {"range": summary, "apps": table}
 
 
-def _last_calls(site_ids, window, apps: list[str]) -> dict[str, tuple]:
+def _last_calls(scope: Scope, window, apps: list[str]) -> dict[str, tuple]:
     """``{app_type: (last status, last call at, last failure at)}`` within the window."""
     if not apps:
         return {}
     connection = reading(RunLog)
     table = connection.ops.quote_name(RunLog._meta.db_table)
-    scope = "" if site_ids is None else "AND r.site_id = ANY(%(sites)s)"
-    params = {"apps": apps, "since": window.since, "until": window.until, "sites": site_ids}
+    where = "" if scope.is_all_sites else "AND r.site_id = ANY(%(sites)s)"
+    params = {
+        "apps": apps,
+        "since": window.since,
+        "until": window.until,
+        "sites": scope.site_id_list,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(APP_LAST_CALLS.format(table=table, scope=scope), params)
+        cursor.execute(APP_LAST_CALLS.format(table=table, scope=where), params)
         return {app: (status, at, failed_at) for app, status, at, failed_at in cursor.fetchall()}

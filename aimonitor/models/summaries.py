@@ -1,0 +1,97 @@
+"""The summaries of ``ai_run_logs`` (console-owned): hourly rollups and their state.
+
+Kept and read by ``aimonitor.summaries``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class RunRollup(models.Model):
+    """Calls of one local hour, site and app type, summed: what the dashboard's figures
+    read for closed hours instead of the raw rows. Kept by ``aimonitor.summaries``."""
+
+    hour = models.DateTimeField()  # the start of a local hour in AIMONITOR_TIME_ZONE
+    site_id = models.BigIntegerField()
+    app_type = models.CharField(max_length=64)
+    calls = models.BigIntegerField(default=0)
+    successes = models.BigIntegerField(default=0)
+    failures = models.BigIntegerField(default=0)  # status failed, timeout or circuit_open
+    tokens = models.BigIntegerField(default=0)
+    success_tokens = models.BigIntegerField(default=0)
+    latency_sum = models.BigIntegerField(default=0)
+    latency_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "site_id", "app_type"], name="run_rollup_hour_site_app"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} {self.app_type}: {self.calls}"
+
+
+class RunLatencyRollup(models.Model):
+    """How many calls of one local hour and site had a latency in one bucket (buckets
+    2 % wide), with the bucket's smallest and largest value: the p95 of closed hours."""
+
+    hour = models.DateTimeField()
+    site_id = models.BigIntegerField()
+    bucket = models.IntegerField()
+    calls = models.BigIntegerField(default=0)
+    min_ms = models.BigIntegerField()
+    max_ms = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "site_id", "bucket"], name="run_latency_hour_site_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} bucket {self.bucket}"
+
+
+class RunAppLatencyRollup(models.Model):
+    """The latency buckets of ``RunLatencyRollup`` per app type too: each app's p95 over a
+    range (the dashboard's apps table) from closed hours."""
+
+    hour = models.DateTimeField()
+    site_id = models.BigIntegerField()
+    app_type = models.CharField(max_length=64)
+    bucket = models.IntegerField()
+    calls = models.BigIntegerField(default=0)
+    min_ms = models.IntegerField()
+    max_ms = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "site_id", "app_type", "bucket"],
+                name="run_app_latency_hour_site_app_bucket",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} {self.app_type} bucket {self.bucket}"
+        )
+
+
+class RollupState(models.Model):
+    """The one row saying what the rollups hold: every call created before
+    ``covered_until`` whose id is at most ``max_id``. ``seen_id``/``seen_at`` is the
+    newest id observed at the last refresh, adopted as ``max_id`` a minute later so
+    that a slow transaction's row with a smaller id is not skipped."""
+
+    covered_until = models.DateTimeField(null=True)
+    max_id = models.BigIntegerField(default=0)
+    seen_id = models.BigIntegerField(default=0)
+    seen_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"rollups until {self.covered_until}, ids <= {self.max_id}"

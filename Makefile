@@ -18,9 +18,10 @@ run: $(STAMP)  ## Serve the console with demo data on http://127.0.0.1:8000, and
 	DJANGO_DEBUG=1 $(PY) manage.py setup_console
 	DJANGO_DEBUG=1 $(PY) manage.py run_console 127.0.0.1:8000
 
-test: $(STAMP)  ## Lint, then the whole suite on real PostgreSQL (plain and partitioned tables)
+test: $(STAMP)  ## Lint, check the layers, then the whole suite on real PostgreSQL (plain and partitioned tables)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-partitioned
 
@@ -38,6 +39,7 @@ test-partitioned: $(STAMP)  ## The figure, list and action tests on partitioned 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -435,7 +435,7 @@ seeding, so a reused database has fewer calls in "today" than a live one would (
 
 ## How the console stays fast
 
-- **Rollups of closed hours** (`aimonitor/rollup.py`, console-owned tables
+- **Rollups of closed hours** (`aimonitor/summaries/`, console-owned tables
   `aimonitor_runrollup`, `aimonitor_runlatencyrollup`, `aimonitor_rollupstate`). Calls,
   successes, tokens, success tokens and latency sum/count per local hour, site and app;
   latencies in 2 %-wide buckets per hour and site. Today, the 7-day trend and app

@@ -240,14 +240,14 @@ def latency_percentiles(
     return _percentiles_of(rows, windows, fraction)
 
 
-def apps_in_window(
-    scope: Scope, window: tuple, fraction: float
+def _sums_and_latencies(
+    scope: Scope, windows: dict[str, tuple], by: str, fraction: float
 ) -> tuple[dict, dict[str, float | None]]:
-    """Per app type in ``window``: its sums and its latency at ``fraction``, one statement."""
+    """The sums and the latency at ``fraction`` of ``windows`` (keyed by window, or by app
+    type with ``by="app"``), read in one statement."""
 
     def build(query: _Query) -> str:
-        windows = {"w": window}
-        totals, latencies = _add_sums(query, windows, "app"), _add_latencies(query, windows, "app")
+        totals, latencies = _add_sums(query, windows, by), _add_latencies(query, windows, by)
         return f"""SELECT 's', key::text, NULL::int, {", ".join(SUMS)}
             FROM ({totals}) t (key, {", ".join(SUMS)})
             UNION ALL
@@ -257,26 +257,21 @@ def apps_in_window(
     rows = _read(scope, build)
     totals = _sums_of(row[1:2] + row[3:] for row in rows if row[0] == "s")
     buckets = [row[1:6] for row in rows if row[0] == "l"]
-    return totals, _percentiles_of(buckets, {}, fraction)
+    return totals, _percentiles_of(buckets, windows if by == "window" else {}, fraction)
+
+
+def apps_in_window(
+    scope: Scope, window: tuple, fraction: float
+) -> tuple[dict, dict[str, float | None]]:
+    """Per app type in ``window``: its sums and its latency at ``fraction``, one statement."""
+    return _sums_and_latencies(scope, {"w": window}, "app", fraction)
 
 
 def sums_and_percentiles(
     scope: Scope, windows: dict[str, tuple], fraction: float
 ) -> tuple[dict, dict[str, float | None]]:
     """``sums(scope, windows)`` and ``latency_percentiles(...)`` in one statement."""
-
-    def build(query: _Query) -> str:
-        totals, latencies = _add_sums(query, windows, "window"), _add_latencies(query, windows)
-        return f"""SELECT 's', key::text, NULL::int, {", ".join(SUMS)}
-            FROM ({totals}) t (key, {", ".join(SUMS)})
-            UNION ALL
-            SELECT 'l', key, bucket, calls, lo, hi, NULL, NULL, NULL, NULL
-            FROM ({latencies}) l (key, bucket, calls, lo, hi)"""
-
-    rows = _read(scope, build)
-    totals = _sums_of(row[1:2] + row[3:] for row in rows if row[0] == "s")
-    buckets = [row[1:6] for row in rows if row[0] == "l"]
-    return totals, _percentiles_of(buckets, windows, fraction)
+    return _sums_and_latencies(scope, windows, "window", fraction)
 
 
 def percentile(buckets: list[tuple[int, int, int]], fraction: float) -> float | None:

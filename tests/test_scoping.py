@@ -96,5 +96,5 @@ def test_a_scope_cannot_be_changed(bob):
 
 
 def test_visible_to_takes_a_scope_not_a_user(bob):
-    with pytest.raises(AttributeError):
+    with pytest.raises(TypeError, match="Scope"):
         RunLog.objects.visible_to(bob)

@@ -38,6 +38,10 @@ ALERT_STATUSES = ("failed", "timeout", "circuit_open")
 class SiteScopedQuerySet(models.QuerySet):
     def visible_to(self, scope: Scope) -> SiteScopedQuerySet:
         """Only the rows of the sites in ``scope`` (the one scoping point)."""
+        if not hasattr(scope, "is_all_sites"):
+            raise TypeError(
+                f"visible_to() takes a Scope (Scope.for_user(user)), not {type(scope).__name__}"
+            )
         if scope.is_all_sites:
             return self.all()
         if not scope.site_ids:

@@ -175,6 +175,7 @@ class JobListView(FilteredListView):
         context = super().get_context_data(**kwargs)
         form = kwargs["form"]
         context["can_retry"] = self.request.user.has_perm(RETRY_PERMISSION)
+        context["bulk_limit"] = BULK_LIMIT
         if not kwargs.get("invalid"):
             site = form.cleaned_data.get("site")
             context["batch"] = form.cleaned_data.get("batch")

@@ -17,13 +17,14 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from aimonitor.access import visible_site_ids
 from aimonitor.db_router import reading
-from aimonitor.listing import CodeField, FilterForm, HtmxTemplateMixin
+from aimonitor.listing import LIST_RESULTS, CodeField, FilterForm, HtmxTemplateMixin
 from aimonitor.models import ALERT_STATUSES, RunLog
 from aimonitor.signature import signature_sql
 from aimonitor.timerange import TimeRange, TimeRangeForm
@@ -150,7 +151,7 @@ class FailureFilterForm(TimeRangeForm, FilterForm):
 
 class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
     template_name = "dashboard/failures.html"
-    htmx_partial = "results"
+    htmx_partial = LIST_RESULTS
     http_method_names = ["get", "head", "options"]
 
     def get_form(self) -> FailureFilterForm:
@@ -186,10 +187,13 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         if as_json:
             body = {"since": window.since, "until": window.until, "groups": groups}
             return JsonResponse(body, encoder=DashboardEncoder)
+        alerts_url = reverse("alerts:list")
         for group in groups:
-            group["alerts_url"] = "/alerts/?" + urlencode(group_filter(form, group, "all"))
+            group["alerts_url"] = f"{alerts_url}?{urlencode(group_filter(form, group, 'all'))}"
             group["action_filter"] = group_filter(form, group, "pending")
-        context = self.get_context_data(form=form, groups=groups, window=window, invalid=False)
+        context = self.get_context_data(
+            form=form, groups=groups, object_list=groups, window=window, invalid=False
+        )
         return self.render_to_response(context)
 
 

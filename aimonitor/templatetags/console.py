@@ -37,6 +37,12 @@ def site_name(site_id, site_labels: dict | None = None) -> str:
 
 
 @register.filter
+def under(path: str, prefix: str) -> bool:
+    """``{% if request.path|under:runs_url %}`` — the path is that page or one below it."""
+    return bool(prefix) and str(path).startswith(prefix)
+
+
+@register.filter
 def capped(count) -> str:
     """``{{ page.count|capped }}`` — a count that stopped at COUNT_CAP, as "10,000+"."""
     return capped_text(int(count or 0))
@@ -82,4 +88,6 @@ def filter_link(context, name: str, value) -> str:
     narrowed to it (first page); nothing when there is no value (None, "", 0)."""
     if not value:
         return ""
-    return format_html('<a href="?{}">{}</a>', query_with(context, **{name: value, "page": None}), value)
+    return format_html(
+        '<a href="?{}">{}</a>', query_with(context, **{name: value, "page": None}), value
+    )

@@ -43,6 +43,12 @@ def under(path: str, prefix: str) -> bool:
 
 
 @register.filter
+def contains(collection, item) -> bool:
+    """``failed|contains:"today"`` — ``item in collection``, for an include's ``with``."""
+    return item in (collection or ())
+
+
+@register.filter
 def capped(count) -> str:
     """``{{ page.count|capped }}`` — a count that stopped at COUNT_CAP, as "10,000+"."""
     return capped_text(int(count or 0))

@@ -75,6 +75,12 @@ def when(moment) -> dict:
     return {"when": moment}
 
 
+@register.inclusion_tag("aimonitor/ago.html")
+def ago(moment) -> dict:
+    """``{% ago app.last_call_at %}`` — a moment as its age, the exact local time on hover."""
+    return {"when": moment}
+
+
 @register.inclusion_tag("aimonitor/exact_time.html")
 def exact_time(moment) -> dict:
     """``{% exact_time event.created_at %}`` — the exact local time beside a relative one."""

@@ -14,11 +14,12 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from aimonitor.figures.failures import failure_groups
-from aimonitor.listing import CodeField, FilterForm, HtmxTemplateMixin
+from aimonitor.listing import LIST_RESULTS, CodeField, FilterForm, HtmxTemplateMixin
 from aimonitor.models import ALERT_STATUSES, RunLog
 from aimonitor.timerange import TimeRangeForm
 from dashboard.overview import DashboardEncoder
@@ -41,7 +42,7 @@ class FailureFilterForm(TimeRangeForm, FilterForm):
 
 class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
     template_name = "dashboard/failures.html"
-    htmx_partial = "results"
+    htmx_partial = LIST_RESULTS
     http_method_names = ["get", "head", "options"]
 
     def get_form(self) -> FailureFilterForm:
@@ -73,10 +74,13 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         if as_json:
             body = {"since": window.since, "until": window.until, "groups": groups}
             return JsonResponse(body, encoder=DashboardEncoder)
+        alerts_url = reverse("alerts:list")
         for group in groups:
-            group["alerts_url"] = "/alerts/?" + urlencode(group_filter(form, group, "all"))
+            group["alerts_url"] = f"{alerts_url}?{urlencode(group_filter(form, group, 'all'))}"
             group["action_filter"] = group_filter(form, group, "pending")
-        context = self.get_context_data(form=form, groups=groups, window=window, invalid=False)
+        context = self.get_context_data(
+            form=form, groups=groups, object_list=groups, window=window, invalid=False
+        )
         return self.render_to_response(context)
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import DatabaseError, transaction
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.generic import TemplateView
 
 from aimonitor.figures.queue import FAILED, health
@@ -21,10 +22,11 @@ from aimonitor.scope import Scope
 logger = logging.getLogger(__name__)
 
 
-def list_params(site: int | None, path: str = "/jobs/", **params) -> str:
+def list_params(site: int | None, path: str = "", **params) -> str:
     """The jobs list narrowed to a figure (``params``), keeping the chosen site."""
     if site is not None:
         params = {"site": site, **params}
+    path = path or reverse("dashboard:jobs")
     return path + ("?" + urlencode(params) if params else "")
 
 
@@ -57,7 +59,7 @@ def health_context(user, site: int | None) -> dict:
 
 
 def health_url(site: int | None) -> str:
-    return list_params(site, "/jobs/health/")
+    return list_params(site, reverse("dashboard:jobs_health"))
 
 
 class HealthPanelView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):

@@ -92,6 +92,7 @@ class BulkActionMixin(RefusalMixin):
     too_many_message = ""  # %(limit)s
     nothing_chosen_message = ""
     back_label = ""  # the confirmation's link back to the list
+    submit_class = "primary"  # its confirm button ("danger" where it cannot be undone)
     # Over the cap: back to the list with the message (alerts), else the confirmation
     # page at 400 (jobs, cache). Both are pinned by their pages' tests.
     over_cap_to_list = False
@@ -194,6 +195,7 @@ class BulkActionMixin(RefusalMixin):
             "back_url": self.back_url(),
             "action_url": self.request.path,
             "back_label": self.back_label,
+            "submit_class": self.submit_class,
             "bulk_limit": self.get_bulk_limit(),
             "bulk": self.bulk,
             "whole_filter": self.bulk.is_valid() and self.bulk.whole_filter,

@@ -87,6 +87,7 @@ class CacheListView(BulkActionMixin, FilteredListView):
         "once. Choose a cache type or a member id."
     )
     back_label = gettext_lazy("Back to the cache")
+    submit_class = "danger"
     sample: list = []
 
     def get_base_queryset(self):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from aimonitor.models import AuditEvent
 from aimonitor.operations import INCIDENTS_TABLE
@@ -23,7 +24,7 @@ def acknowledge_incident(user, pk: int) -> tuple[Incident, bool]:
     with transaction.atomic():
         incident = Incident.objects.visible_to(user).select_for_update().filter(pk=pk).first()
         if incident is None:
-            raise NotFound("No such incident.")
+            raise NotFound(_("No such incident."))
         if incident.acknowledged_at is not None:
             return incident, False
         incident.acknowledged_by = user

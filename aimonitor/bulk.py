@@ -53,7 +53,8 @@ class BulkSelectionForm(forms.Form):
 
     def __init__(self, *args, actions=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = list(actions)
+        if "action" in self.fields:  # a form with one action (the cache's) has no field
+            self.fields["action"].choices = list(actions)
 
     @property
     def confirmed(self) -> bool:

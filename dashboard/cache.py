@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from aimonitor.access import require_site
-from aimonitor.bulk import BulkActionMixin
-from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm, RowIdsField
+from aimonitor.bulk import BulkActionMixin, BulkSelectionForm
+from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
 from aimonitor.models import CacheEntry
 from aimonitor.operations.cache import CONFIRM_LIMIT, invalidate_cache, preview_invalidation
 from aimonitor.operations.refusals import Invalid
@@ -35,19 +35,19 @@ class CacheFilterForm(FilterForm):
     exact_filters = {"cache_type": "cache_type", "target_id": "target_id", "status": "status"}
 
 
-class InvalidateForm(forms.Form):
+class InvalidateForm(BulkSelectionForm):
     """Which cached results to invalidate: a site, optionally one type and one member.
 
-    It is the bulk action's selection and filters at once (``aimonitor.bulk``): the
-    preview selects what these criteria match, the confirmation exactly its ``ids``.
+    The one bulk-selection form, selecting by these criteria instead of ticked rows:
+    the preview counts what they match, the confirmation invalidates exactly its
+    ``ids``. It is the action's filters too (``active_params``).
     """
 
+    # One action, chosen by the page; rows are never ticked one by one.
+    action = select_across = scope = key = None
     site = BigIntegerField(label=gettext_lazy("Site"), required=True, widget=forms.Select)
     cache_type = CodeField(label=gettext_lazy("Cache type"), max_length=64)
     member_id = BigIntegerField(label=gettext_lazy("Member id"))
-    confirm = forms.ChoiceField(required=False, choices=[("", ""), ("yes", "yes")])
-    # The entries the preview counted: the confirmation invalidates those only.
-    ids = RowIdsField(required=False)
 
     def __init__(self, *args, user=None, **kwargs):
         # Its own element ids: the filter form on the same page has fields of the same names.
@@ -55,12 +55,6 @@ class InvalidateForm(forms.Form):
         super().__init__(*args, **kwargs)
         choices = [("", _("Choose a site"))] + site_choices(user)
         self.fields["site"].widget.choices = choices
-
-    @property
-    def confirmed(self) -> bool:
-        return self.cleaned_data.get("confirm") == "yes"
-
-    whole_filter = False
 
     def active_params(self) -> dict:
         """The criteria, as the confirmation's hidden inputs post them back."""
@@ -81,6 +75,7 @@ class CacheListView(BulkActionMixin, FilteredListView):
     csv_filename = "cache.csv"
     csv_fields = ["id", "created_at", "expires_at", "site_id", "cache_type", "target_id", "status"]
     bulk_permission = INVALIDATE_CACHE
+    bulk_form_class = InvalidateForm
     confirm_template = "dashboard/cache_confirm.html"
     too_many_message = gettext_lazy(
         "More than %(limit)s valid entries match; at most %(limit)s can be invalidated at "
@@ -108,7 +103,7 @@ class CacheListView(BulkActionMixin, FilteredListView):
 
     def get_bulk_form(self) -> InvalidateForm:
         """The invalidation's criteria are its selection and its filters at once."""
-        return InvalidateForm(self.request.POST, user=self.request.user)
+        return self.bulk_form_class(self.request.POST, user=self.request.user)
 
     def get_bulk_filter_form(self) -> InvalidateForm:
         return self.bulk

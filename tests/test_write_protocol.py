@@ -135,7 +135,7 @@ def test_the_roles_are_built_from_the_permission_names():
 
 @pytest.mark.parametrize("perm", WRITE_PERMISSIONS)
 @pytest.mark.parametrize("person", list(HELD))
-def test_require_refuses_each_role_exactly_what_it_lacks(request, person, perm):
+def test_require_refuses_each_role_exactly_what_it_lacks(request, db, person, perm):
     user = request.getfixturevalue(person)
     if perm in HELD[person]:
         assert require(user, perm) is None

@@ -25,7 +25,7 @@ from aimonitor.access import visible_site_ids
 from aimonitor.bulk import BulkActionMixin
 from aimonitor.listing import MAX_ID, FilteredListView, capped_count
 from aimonitor.models import AuditEvent, RunLog
-from aimonitor.operations import BULK_LIMIT, RUN_LOGS_TABLE
+from aimonitor.operations import RUN_LOGS_TABLE
 from aimonitor.operations.alerts import TARGET_STATUS, TriageResult, set_alert_status
 from aimonitor.operations.refusals import NotFound, NotPermitted, Refused
 from aimonitor.permissions import TRIAGE_ALERT
@@ -123,7 +123,7 @@ class AlertListView(BulkActionMixin, FilteredListView):
                 context["new_alerts_query"] = urlencode(
                     {**context["filter_params"], "after_id": newest}
                 )
-        context["bulk_limit"] = BULK_LIMIT
+        context["bulk_limit"] = self.get_bulk_limit()
         return context
 
     def bulk_candidates(self):

@@ -105,7 +105,7 @@ class BulkActionMixin(RefusalMixin):
         self.bulk = self.get_bulk_form()
         self.filters = self.get_bulk_filter_form()
         if not (self.bulk.is_valid() and self.filters.is_valid()):
-            return self.render_confirm(errors=form_errors(self.bulk, self.filters), status=400)
+            return self.bulk_invalid()
         self.check_bulk_scope()
         ids = self.get_bulk_ids()
         limit = self.get_bulk_limit()
@@ -128,6 +128,10 @@ class BulkActionMixin(RefusalMixin):
     def get_bulk_filter_form(self):
         """The list's filters, carried in the bulk forms' hidden inputs."""
         return self.filter_form_class(self.request.POST, user=self.request.user)
+
+    def bulk_invalid(self):
+        """Bad input: the confirmation page with every error, at 400."""
+        return self.render_confirm(errors=form_errors(self.bulk, self.filters), status=400)
 
     def check_bulk_scope(self) -> None:
         """A filter on a site the user does not see is a 403."""

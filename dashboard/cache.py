@@ -96,8 +96,11 @@ class CacheListView(BulkActionMixin, FilteredListView):
         if can_invalidate:
             form = kwargs["form"]
             site = form.cleaned_data.get("site") if form.is_valid() else None
-            context["invalidate_form"] = InvalidateForm(
-                initial={"site": site}, user=self.request.user
+            # After bad criteria, the bound form with its errors.
+            context["invalidate_form"] = (
+                self.bulk
+                if self.bulk is not None
+                else InvalidateForm(initial={"site": site}, user=self.request.user)
             )
         return context
 
@@ -107,6 +110,12 @@ class CacheListView(BulkActionMixin, FilteredListView):
 
     def get_bulk_filter_form(self) -> InvalidateForm:
         return self.bulk
+
+    def bulk_invalid(self):
+        """Bad criteria: the list page again, the errors beside the invalidation's fields."""
+        response = self.get(self.request)
+        response.status_code = 400
+        return response
 
     def check_bulk_scope(self) -> None:
         require_site(self.request.user, self.bulk.cleaned_data["site"])

@@ -263,3 +263,18 @@ def test_a_viewer_is_refused_before_anything_is_read(client, charlie, bulk):
     for data in (bulk.ask(), bulk.confirm(ids)):
         assert client.post(bulk.url, data).status_code == 403
     assert bulk.changed() == set()
+
+
+@pytest.mark.parametrize("bulk", LISTS, ids=lambda bulk: type(bulk).__name__)
+def test_nothing_chosen_changes_nothing_and_says_so(client, bob, bulk):
+    bulk.make(site_id=2)  # matches, but not among bob's sites
+    client_for(client, bob)
+    response = client.post(bulk.url, bulk.ask(), follow=True)
+    assert response.status_code == 200
+    if isinstance(bulk, Cache):  # the preview says so itself: there is nothing to confirm
+        assert 'id="invalidate-count" data-value="0"' in response.text
+        assert 'name="confirm"' not in response.text
+    else:  # back on the filtered list, with a warning
+        assert response.redirect_chain[-1][0].startswith(bulk.url)
+        assert "were chosen" in response.text or "were selected" in response.text
+    assert bulk.changed() == set()

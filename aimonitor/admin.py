@@ -27,7 +27,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from aimonitor.listing import COUNT_CAP, MAX_ID, capped_count, capped_text
+from aimonitor.listing import COUNT_CAP, MAX_ID, RowIdsField, capped_count, capped_text
 from aimonitor.models import (
     AppPrice,
     AuditEvent,
@@ -37,14 +37,12 @@ from aimonitor.models import (
     SiteName,
     TriggerJob,
 )
+from aimonitor.operations import BULK_LIMIT
 from aimonitor.operations import cache as cache_ops
 from aimonitor.operations import jobs as job_ops
-from aimonitor.operations.alerts import (
-    BULK_LIMIT,
-    TooManyAlerts,
-    can_triage,
-    set_alert_status,
-)
+from aimonitor.operations.alerts import set_alert_status
+from aimonitor.operations.refusals import TooMany
+from aimonitor.permissions import INVALIDATE_CACHE, RETRY_JOB, TRIAGE_ALERT, VIEW_PROMPT, allowed
 from aimonitor.scope import Scope
 from aimonitor.sites import site_choices
 
@@ -257,12 +255,15 @@ class AIRecordAdmin(ConsoleAdmin):
 
     def response_action(self, request, queryset):
         """Selected values that are not row ids select nothing (Django would answer 500)."""
-        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if not all(
-            value.isascii() and value.isdigit() and int(value) <= MAX_ID for value in selected
-        ):
+        try:  # the bulk actions' one id-list parser (listing.RowIdsField)
+            selected = RowIdsField(required=False).clean(
+                request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+            )
+        except forms.ValidationError:
             self.message_user(request, _("No valid rows were selected."), messages.WARNING)
             return None
+        request.POST = request.POST.copy()
+        request.POST.setlist(helpers.ACTION_CHECKBOX_NAME, [str(pk) for pk in selected])
         return super().response_action(request, queryset)
 
     def get_search_results(self, request, queryset, search_term):
@@ -296,12 +297,12 @@ class RunLogAdmin(AIRecordAdmin):
 
     def get_fields(self, request, obj=None):
         fields = [f.name for f in self.model._meta.fields]
-        if not request.user.has_perm("aimonitor.view_prompt"):
+        if not allowed(request.user, VIEW_PROMPT):
             fields = [f for f in fields if f not in ("request_prompt", "response_text")]
         return fields
 
     def has_triage_permission(self, request) -> bool:
-        return can_triage(request.user)
+        return allowed(request.user, TRIAGE_ALERT)
 
     @admin.action(permissions=["triage"], description=_("Acknowledge the selected alerts"))
     def acknowledge_alerts(self, request, queryset):
@@ -315,7 +316,7 @@ class RunLogAdmin(AIRecordAdmin):
         """The same operation (and audit) as the alerts page; non-alerts are skipped."""
         try:
             result = set_alert_status(request.user, queryset, action)
-        except TooManyAlerts:
+        except TooMany:
             self.message_user(
                 request,
                 _("Select at most %(limit)s alerts at a time. Nothing was changed.")
@@ -345,19 +346,19 @@ class TriggerJobAdmin(AIRecordAdmin):
     actions = ["retry_jobs"]
 
     def has_retry_permission(self, request) -> bool:
-        return request.user.has_perm(job_ops.RETRY_PERMISSION)
+        return allowed(request.user, RETRY_JOB)
 
     @admin.action(permissions=["retry"], description=_("Retry the selected jobs"))
     def retry_jobs(self, request, queryset):
         """The same operation (and audit) as the jobs page: one forced copy per job."""
-        ids = list(queryset.values_list("pk", flat=True)[: job_ops.BULK_LIMIT + 1])
+        ids = list(queryset.values_list("pk", flat=True)[: BULK_LIMIT + 1])
         try:
             retried = job_ops.retry_jobs(request.user, ids)
-        except job_ops.TooManyJobs:
+        except TooMany:
             self.message_user(
                 request,
                 _("Select at most %(limit)s jobs at a time. Nothing was retried.")
-                % {"limit": intcomma(job_ops.BULK_LIMIT)},
+                % {"limit": intcomma(BULK_LIMIT)},
                 messages.ERROR,
             )
             return
@@ -402,7 +403,7 @@ class CacheEntryAdmin(AIRecordAdmin):
         return (queryset.filter(target_id=term), False) if term else (queryset, False)
 
     def has_invalidate_permission(self, request) -> bool:
-        return request.user.has_perm(cache_ops.INVALIDATE_PERMISSION)
+        return allowed(request.user, INVALIDATE_CACHE)
 
     @admin.action(permissions=["invalidate"], description=_("Invalidate the selected entries"))
     def invalidate_entries(self, request, queryset):

@@ -1,18 +1,16 @@
-"""The three roles (Django groups) and what each may do (SPEC.md §5)."""
+"""The three roles (Django groups) and what each may do (SPEC.md §5), built from the
+permission names of ``aimonitor.permissions``."""
 
 from __future__ import annotations
+
+from aimonitor.permissions import ADMIN_PERMISSIONS, OPERATOR_PERMISSIONS
 
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
 ROLES = (VIEWER, OPERATOR, ADMIN)
 
-_OPERATOR_PERMS = [
-    "aimonitor.triage_alert",
-    "aimonitor.retry_job",
-    "aimonitor.invalidate_cache",
-]
+_OPERATOR_PERMS = list(OPERATOR_PERMISSIONS)
 _ADMIN_PERMS = _OPERATOR_PERMS + [
-    "aimonitor.run_batch",
-    "aimonitor.view_prompt",
+    *ADMIN_PERMISSIONS,
     # The Django admin: raw records, site names and access, the audit trail.
     "aimonitor.view_runlog",
     "aimonitor.view_triggerjob",

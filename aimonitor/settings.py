@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "aimonitor.middleware.RejectNulCharactersMiddleware",
     "aimonitor.middleware.DatabaseUnavailableMiddleware",
+    # A refused write (operations/refusals.py) is answered the same way by every view.
+    "aimonitor.responses.RefusalMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -1,4 +1,4 @@
-"""The alerts page's filters and its bulk-action form."""
+"""The alerts page's filters (its bulk action uses ``aimonitor.bulk.BulkSelectionForm``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from aimonitor.listing import (
     AppTypeField,
     BigIntegerField,
     FilterForm,
-    RowIdsField,
     SuggestionsInput,
 )
 from aimonitor.models import ALERT_STATUSES, RunLog
@@ -90,28 +89,3 @@ class AlertFilterForm(TimeRangeForm, FilterForm):
         if "error" in self.data:
             params["error"] = self.data.get("error", "")
         return params
-
-
-class BulkActionForm(forms.Form):
-    """Step one (no ``confirm``) asks; step two (``confirm=yes``) acts."""
-
-    SELECTED, FILTER = "selected", "filter"
-
-    action = forms.ChoiceField(choices=[("acknowledge", _("Acknowledge")), ("ignore", _("Ignore"))])
-    scope = forms.ChoiceField(
-        required=False,
-        choices=[
-            (SELECTED, _("The selected alerts")),
-            (FILTER, _("Every alert matching the filter")),
-        ],
-    )
-    ids = RowIdsField(required=False)
-    confirm = forms.ChoiceField(required=False, choices=[("yes", _("yes"))])
-
-    @property
-    def confirmed(self) -> bool:
-        return self.cleaned_data.get("confirm") == "yes"
-
-    @property
-    def whole_filter(self) -> bool:
-        return self.cleaned_data.get("scope") == self.FILTER

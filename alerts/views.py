@@ -12,38 +12,32 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
+from aimonitor.bulk import BulkActionMixin
 from aimonitor.figures.calls import app_health
 from aimonitor.listing import MAX_ID, FilteredListView, capped_count
 from aimonitor.models import AuditEvent, RunLog
-from aimonitor.operations.alerts import (
-    BULK_LIMIT,
-    RUN_LOGS_TABLE,
-    TARGET_STATUS,
-    TooManyAlerts,
-    TriageResult,
-    require_triage,
-    set_alert_status,
-)
+from aimonitor.operations import RUN_LOGS_TABLE
+from aimonitor.operations.alerts import TARGET_STATUS, TriageResult, set_alert_status
+from aimonitor.operations.refusals import NotFound, NotPermitted, Refused
+from aimonitor.permissions import TRIAGE_ALERT
+from aimonitor.responses import RefusalMixin
 from aimonitor.scope import Scope
 from aimonitor.sites import site_choices
 from alerts.describe import describe_filter
-from alerts.forms import AlertFilterForm, BulkActionForm
+from alerts.forms import AlertFilterForm
 
 ROW_TEMPLATE = "alerts/alerts.html#alert_row_swap"
 REFUSAL_TEMPLATE = "alerts/alerts.html#alert_row_refused"
 LAYOUTS = ("list", "compact")  # compact: no bulk checkbox (the dashboard's panel)
-PREVIEW_ROWS = 10  # the bulk confirmation shows the first rows it will change
 
 
 def attach_triage_events(alerts) -> None:
@@ -71,18 +65,30 @@ def row_outcome(pk: int, result: TriageResult) -> str:
     return _("Alert #%(id)s is now %(state)s.") % {"id": pk, "state": state}
 
 
-class AlertListView(FilteredListView):
+class AlertListView(BulkActionMixin, FilteredListView):
     """Failed, timed-out and circuit-open calls; pending ones unless the filter says otherwise.
 
-    POST is the bulk action, in two steps like the admin's delete_selected: the first
-    answers with a confirmation page showing the count, the second (``confirm=yes``)
-    re-checks permission and scope, acts, and redirects back to the filtered list.
+    POST is the bulk acknowledge / ignore (``aimonitor.bulk``), from this list or from a
+    failures group's buttons (``scope=filter`` with the group's filters).
     """
 
     model = RunLog
     filter_form_class = AlertFilterForm
     template_name = "alerts/alerts.html"
     csv_filename = "alerts.csv"
+    bulk_permission = TRIAGE_ALERT
+    bulk_actions = [
+        ("acknowledge", gettext_lazy("Acknowledge")),
+        ("ignore", gettext_lazy("Ignore")),
+    ]
+    confirm_template = "alerts/bulk_confirm.html"
+    too_many_message = gettext_lazy(
+        "More than %(limit)s alerts were chosen; a bulk action handles at most "
+        "%(limit)s. Narrow the filter and try again. Nothing was changed."
+    )
+    nothing_chosen_message = gettext_lazy("No alerts were chosen. Nothing was changed.")
+    back_label = gettext_lazy("Back to the alerts")
+    over_cap_to_list = True
     csv_fields = [
         "id",
         "created_at",
@@ -117,88 +123,34 @@ class AlertListView(FilteredListView):
                 context["new_alerts_query"] = urlencode(
                     {**context["filter_params"], "after_id": newest}
                 )
-        context["bulk_limit"] = BULK_LIMIT
+        context["bulk_limit"] = self.get_bulk_limit()
         return context
 
-    def post(self, request, *args, **kwargs):
-        """Bulk acknowledge / ignore: the confirmation page, or (confirm=yes) the action."""
-        require_triage(request.user)
-        bulk = BulkActionForm(request.POST)
-        form = self.get_bulk_filter_form()
-        if not (bulk.is_valid() and form.is_valid()):
-            return self.render_bulk(bulk, form, status=400)
-        form.scope()  # a site outside the user's sites: 403
-        back = list_url(form.active_params())
-        try:
-            ids = self.get_bulk_ids(bulk, form)
-        except TooManyAlerts:
-            messages.error(
-                request,
-                _(
-                    "More than %(limit)s alerts were chosen; a bulk action handles at most "
-                    "%(limit)s. Narrow the filter and try again. Nothing was changed."
-                )
-                % {"limit": intcomma(BULK_LIMIT)},
-            )
-            return redirect(back)
-        if not ids:
-            messages.warning(request, _("No alerts were chosen. Nothing was changed."))
-            return redirect(back)
-        if not bulk.confirmed:
-            return self.render_bulk(bulk, form, ids=ids)
-        result = set_alert_status(request.user, ids, bulk.cleaned_data["action"])
-        for line in result.summary():
-            messages.success(request, line)
-        return redirect(back)
+    def bulk_candidates(self):
+        """Only alerts: a forged id of another call is left alone."""
+        return self.get_base_queryset().alerts()
 
-    def get_bulk_filter_form(self) -> AlertFilterForm:
-        """The list filters, carried in the bulk form's hidden inputs."""
-        return self.filter_form_class(self.request.POST, user=self.request.user)
+    def confirm_context(self, ids: list[int]) -> dict:
+        """The count, how many are already in the target state, the filter in words."""
+        to_status = TARGET_STATUS[self.bulk.cleaned_data["action"]]
+        already = (
+            RunLog.objects.visible_to(Scope.for_user(self.request.user))
+            .filter(pk__in=ids)
+            .aggregate(n=Count("pk", filter=Q(alert_status=to_status)))["n"]
+        )
+        return {
+            "count": len(ids),
+            "already": already,
+            "to_label": RunLog.AlertStatus(to_status).label,
+            "description": describe_filter(self.filters, dict(site_choices(self.request.user))),
+        }
 
-    def get_bulk_ids(self, bulk: BulkActionForm, form: AlertFilterForm) -> list[int]:
-        """The alert ids a bulk action covers (at most BULK_LIMIT, else TooManyAlerts)."""
-        if bulk.whole_filter and not bulk.confirmed:
-            candidates = self.get_queryset(form)
-        else:
-            # The ticked rows, or on confirmation exactly the rows that were confirmed;
-            # either way only alerts this user may see.
-            posted = bulk.cleaned_data["ids"]
-            if len(posted) > BULK_LIMIT:
-                raise TooManyAlerts
-            candidates = self.get_base_queryset().alerts().filter(pk__in=posted)
-        ids = list(candidates.values_list("pk", flat=True)[: BULK_LIMIT + 1])
-        if len(ids) > BULK_LIMIT:
-            raise TooManyAlerts
-        return ids
+    def perform_bulk(self, ids: list[int]) -> list[tuple[int, str]]:
+        result = set_alert_status(self.request.user, ids, self.bulk.cleaned_data["action"])
+        return [(messages.SUCCESS, line) for line in result.summary()]
 
-    def render_bulk(self, bulk, form, ids=(), status=200) -> TemplateResponse:
-        """The confirmation page (or the errors that stop it)."""
-        context = {"bulk": bulk, "form": form, "invalid": status != 200}
-        if ids:
-            action = bulk.cleaned_data["action"]
-            to_status = TARGET_STATUS[action]
-            already = (
-                RunLog.objects.visible_to(Scope.for_user(self.request.user))
-                .filter(pk__in=ids)
-                .aggregate(n=Count("pk", filter=Q(alert_status=to_status)))["n"]
-            )
-            context.update(
-                action=action,
-                ids=",".join(map(str, ids)),
-                count=len(ids),
-                already=already,
-                to_label=RunLog.AlertStatus(to_status).label,
-                filter_params=form.active_params(),
-                back_url=list_url(form.active_params()),
-                description=describe_filter(form, dict(site_choices(self.request.user))),
-                preview=RunLog.objects.visible_to(Scope.for_user(self.request.user))
-                .filter(pk__in=ids)
-                .defer("request_prompt", "response_text")
-                .newest_first()[:PREVIEW_ROWS],
-            )
-        else:
-            context["back_url"] = list_url(form.active_params() if form.is_valid() else {})
-        return TemplateResponse(self.request, "alerts/bulk_confirm.html", context, status=status)
+    def back_url(self) -> str:
+        return list_url(self.back_params())
 
 
 class NewAlertsView(LoginRequiredMixin, View):
@@ -233,7 +185,7 @@ class NewAlertsView(LoginRequiredMixin, View):
         return response
 
 
-class AlertActionView(LoginRequiredMixin, View):
+class AlertActionView(LoginRequiredMixin, RefusalMixin, View):
     """POST /alerts/<id>/ack|ignore|reopen/: one alert changes state.
 
     HTMX gets the row back (and the nav count out of band); a plain form post is
@@ -244,14 +196,11 @@ class AlertActionView(LoginRequiredMixin, View):
     action = ""
 
     def post(self, request, pk: int):
-        try:
-            result = set_alert_status(request.user, [pk], self.action)
-            if result.missing:
-                raise Http404("No such alert.")
-        except (Http404, PermissionDenied) as refusal:
-            if request.htmx:
-                return self.render_refusal(pk, refusal)
-            raise
+        result = set_alert_status(request.user, [pk], self.action)
+        if result.missing:
+            raise NotFound(
+                _("#%(id)s is not an alert among your sites. Nothing was changed.") % {"id": pk}
+            )
         message = row_outcome(pk, result)
         if request.htmx:
             # Only "already …" is worth saying in the row; a change shows in the row itself.
@@ -289,14 +238,10 @@ class AlertActionView(LoginRequiredMixin, View):
         }
         return TemplateResponse(self.request, ROW_TEMPLATE, context)
 
-    def render_refusal(self, pk: int, refusal: Exception) -> TemplateResponse:
+    def refusal_fragment(self, refusal: Refused) -> TemplateResponse:
         """For HTMX, the refusal in place of the row (a whole error page would not fit)."""
-        if isinstance(refusal, PermissionDenied):
-            reason, status = _("You may not change alerts. Nothing was changed."), 403
-        else:
-            reason = _("#%(id)s is not an alert among your sites. Nothing was changed.") % {
-                "id": pk
-            }
-            status = 404
-        context = {"pk": pk, "reason": reason}
-        return TemplateResponse(self.request, REFUSAL_TEMPLATE, context, status=status)
+        reason = refusal.message
+        if isinstance(refusal, NotPermitted):
+            reason = _("You may not change alerts. Nothing was changed.")
+        context = {"pk": self.kwargs["pk"], "reason": reason}
+        return TemplateResponse(self.request, REFUSAL_TEMPLATE, context, status=refusal.status)

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -30,7 +29,6 @@ from aimonitor.listing import MAX_ID, BigIntegerField, HtmxTemplateMixin
 from aimonitor.models import RunLog
 from aimonitor.operations.batch import (
     MAX_MEMBERS,
-    PERMISSION,
     BatchRefused,
     cancel_batch,
     confirm_batch,
@@ -38,6 +36,8 @@ from aimonitor.operations.batch import (
     pending_batch,
     recent_batches,
 )
+from aimonitor.permissions import RUN_BATCH, allowed, require
+from aimonitor.responses import RefusalMixin
 from aimonitor.scope import Scope
 from aimonitor.sites import site_choices
 from aimonitor.skipscan import distinct_values
@@ -48,13 +48,6 @@ MEMBERS_SHOWN = 50
 BAD_VALUES_SHOWN = 20
 MEMBER_SEPARATORS = re.compile(r"[\s,]+")
 DIGITS = re.compile(r"[0-9]+", re.ASCII)
-REFUSAL_STATUS = {
-    BatchRefused.UNKNOWN: 400,
-    BatchRefused.EXPIRED: 400,
-    BatchRefused.OVER_BUDGET: 400,
-    BatchRefused.CANCELLED: 409,
-    BatchRefused.USED: 409,
-}
 
 
 def offered_app_types(user, days: int = APP_TYPE_DAYS) -> list[str]:
@@ -166,7 +159,7 @@ class ConfirmForm(forms.Form):
     over_budget_ok = forms.BooleanField(required=False)
 
 
-class BatchView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
+class BatchView(LoginRequiredMixin, RefusalMixin, HtmxTemplateMixin, TemplateView):
     """``/batch/``: the form (admins), and the recent batches of the user's sites (everyone)."""
 
     template_name = "dashboard/batch.html"
@@ -176,12 +169,11 @@ class BatchView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
 
     @cached_property
     def can_launch(self) -> bool:
-        return self.request.user.has_perm(PERMISSION)
+        return allowed(self.request.user, RUN_BATCH)
 
     def check_permission(self) -> None:
         """Only users with ``run_batch`` may estimate, confirm or cancel."""
-        if not self.can_launch:
-            raise PermissionDenied(_("You may not launch batch runs."))
+        require(self.request.user, RUN_BATCH)
 
     def get_form(self, data=None) -> BatchForm:
         """The step-1 form, offering the app types seen recently in the user's sites."""
@@ -220,10 +212,12 @@ class BatchView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
             status=status,
         )
 
-    def render_refusal(self, refusal: BatchRefused):
-        """The batch page with the reason nothing was created."""
+    def refusal_page(self, refusal):
+        """The batch page with the reason nothing was created (a batch refusal)."""
+        if not isinstance(refusal, BatchRefused):
+            return None
         context = self.get_context_data(refusal=refusal.message)
-        return self.render_to_response(context, status=REFUSAL_STATUS[refusal.reason])
+        return self.render_to_response(context, status=refusal.status)
 
     def post(self, request, *args, **kwargs):
         """Step 1: validate the form, keep the estimate in the session, show it."""
@@ -254,18 +248,13 @@ class ConfirmBatchView(BatchView):
         self.check_permission()
         form = ConfirmForm(request.POST)
         form.is_valid()
-        batch_id = form.cleaned_data.get("batch_id", "")
-        try:
-            confirmed = confirm_batch(
-                request.user,
-                request.session,
-                batch_id,
-                over_budget_ok=form.cleaned_data.get("over_budget_ok", False),
-            )
-        except BatchRefused as refusal:
-            if refusal.reason == BatchRefused.OVER_BUDGET:
-                return self.render_over_budget(batch_id, refusal)
-            return self.render_refusal(refusal)
+        self.batch_id = form.cleaned_data.get("batch_id", "")
+        confirmed = confirm_batch(
+            request.user,
+            request.session,
+            self.batch_id,
+            over_budget_ok=form.cleaned_data.get("over_budget_ok", False),
+        )
         count = len(confirmed.job_ids)
         messages.success(
             request,
@@ -279,13 +268,15 @@ class ConfirmBatchView(BatchView):
         query = urlencode({"batch": confirmed.batch_id})
         return HttpResponseRedirect(f"{reverse('dashboard:jobs')}?{query}")
 
-    def render_over_budget(self, batch_id: str, refusal: BatchRefused):
-        """The confirmation page again, asking for the tick."""
+    def refusal_page(self, refusal):
+        """Over budget: the confirmation page again, asking for the tick."""
+        if not (isinstance(refusal, BatchRefused) and refusal.reason == BatchRefused.OVER_BUDGET):
+            return super().refusal_page(refusal)
         try:
-            estimate = pending_batch(self.request.session, batch_id)
+            estimate = pending_batch(self.request.session, self.batch_id)
         except BatchRefused as gone:  # expired or used in the meantime
-            return self.render_refusal(gone)
-        return self.render_confirmation(estimate, refusal=refusal.message, status=400)
+            return super().refusal_page(gone)
+        return self.render_confirmation(estimate, refusal=refusal.message, status=refusal.status)
 
 
 class CancelBatchView(BatchView):
@@ -297,9 +288,6 @@ class CancelBatchView(BatchView):
         self.check_permission()
         form = ConfirmForm(request.POST)
         form.is_valid()
-        try:
-            cancel_batch(request.user, request.session, form.cleaned_data.get("batch_id", ""))
-        except BatchRefused as refusal:
-            return self.render_refusal(refusal)
+        cancel_batch(request.user, request.session, form.cleaned_data.get("batch_id", ""))
         messages.info(request, _("Batch cancelled"))
         return HttpResponseRedirect(reverse("dashboard:batch"))

@@ -26,23 +26,14 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.generic import DetailView
 
+from aimonitor.bulk import BulkActionMixin, BulkSelectionForm
 from aimonitor.deepjson import MAX_DEPTH, pretty
 from aimonitor.figures.queue import stuck_before
-from aimonitor.listing import (
-    BigIntegerField,
-    CodeField,
-    FilteredListView,
-    FilterForm,
-    RowIdsField,
-)
+from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
 from aimonitor.localtime import local_today
 from aimonitor.models import TriggerJob
 from aimonitor.operations.jobs import (
-    BULK_LIMIT,
     UNFINISHED,
-    RetryRefused,
-    TooManyJobs,
-    check_can_retry,
     classify,
     latest_retries,
     retried_filter,
@@ -50,12 +41,12 @@ from aimonitor.operations.jobs import (
     retry_job,
     retry_jobs,
 )
+from aimonitor.operations.refusals import Conflict, Invalid, Refused
+from aimonitor.permissions import RETRY_JOB, allowed, require
+from aimonitor.responses import RefusalMixin
 from aimonitor.scope import Scope
 from dashboard.queue import health_context
 from dashboard.runs import milliseconds
-
-RETRY_PERMISSION = "aimonitor.retry_job"
-CONFIRM_SAMPLE_SIZE = 10
 
 
 class JobFilterForm(FilterForm):
@@ -132,29 +123,29 @@ class JobFilterForm(FilterForm):
         return queryset
 
 
-class BulkRetryForm(forms.Form):
-    """The bulk retry POST: chosen ``ids``, or every job the filters match (``select_across``).
+class BulkRetryForm(BulkSelectionForm):
+    """The bulk retry: the one selection form, with the tick for jobs already retried."""
 
-    The confirmation (``confirm=yes``) acts on its ``ids`` only, never on the filter.
-    """
-
-    action = forms.ChoiceField(choices=[("retry", "retry")])
-    ids = RowIdsField(required=False)
-    select_across = forms.BooleanField(required=False)
-    confirm = forms.ChoiceField(required=False, choices=[("", ""), ("yes", "yes")])
-    key = forms.UUIDField(required=False)
     again_ok = forms.BooleanField(required=False)
 
-    @property
-    def confirmed(self) -> bool:
-        return self.cleaned_data.get("confirm") == "yes"
 
+class JobListView(BulkActionMixin, FilteredListView):
+    """The jobs, with the queue's health; POST is the bulk retry (``aimonitor.bulk``)."""
 
-class JobListView(FilteredListView):
     model = TriggerJob
     filter_form_class = JobFilterForm
     template_name = "dashboard/jobs.html"
     csv_filename = "jobs.csv"
+    bulk_permission = RETRY_JOB
+    bulk_actions = [("retry", "retry")]
+    bulk_form_class = BulkRetryForm
+    confirm_template = "dashboard/jobs_retry_confirm.html"
+    too_many_message = gettext_lazy(
+        "More than %(limit)s jobs match; at most %(limit)s can be retried at once. "
+        "Narrow the filters or select fewer jobs."
+    )
+    nothing_chosen_message = gettext_lazy("No jobs were selected, so nothing was retried.")
+    back_label = gettext_lazy("Back to the jobs")
     csv_fields = [
         "id",
         "created_at",
@@ -177,8 +168,8 @@ class JobListView(FilteredListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         form = kwargs["form"]
-        context["can_retry"] = self.request.user.has_perm(RETRY_PERMISSION)
-        context["bulk_limit"] = BULK_LIMIT
+        context["can_retry"] = allowed(self.request.user, RETRY_JOB)
+        context["bulk_limit"] = self.get_bulk_limit()
         if not kwargs.get("invalid"):
             site = form.cleaned_data.get("site")
             context["batch"] = form.cleaned_data.get("batch")
@@ -201,141 +192,87 @@ class JobListView(FilteredListView):
             .count()
         )
 
-    def post(self, request, *args, **kwargs):
-        """Bulk retry: first POST shows what would happen, ``confirm=yes`` retries those ids."""
-        check_can_retry(request.user)
-        form = self.filter_form_class(request.POST, user=request.user)
-        if not form.is_valid():
-            context = self.get_context_data(form=form, page=None, invalid=True)
-            return self.render_to_response(context, status=400)
-        form.scope()  # a site outside the user's sites: 403
-        action = BulkRetryForm(request.POST)
-        if not action.is_valid():
-            errors = [error for field_errors in action.errors.values() for error in field_errors]
-            return self.render_confirm(form, errors=errors, status=400)
-        ids = self.get_bulk_ids(form, action)
-        if not ids:
-            messages.warning(request, _("No jobs were selected, so nothing was retried."))
-            return redirect(self.list_url(form))
-        if len(ids) > BULK_LIMIT:
-            error = _(
-                "More than %(limit)s jobs match; at most %(limit)s can be retried at once. "
-                "Narrow the filters or select fewer jobs."
-            ) % {"limit": f"{BULK_LIMIT:,}"}
-            return self.render_confirm(form, errors=[error], status=400)
-        if not action.confirmed:
-            return self.render_confirm(
-                form, ids=ids, select_across=action.cleaned_data["select_across"]
-            )
-        key = action.cleaned_data["key"]
-        try:
-            retried = retry_jobs(
-                request.user,
-                ids,
-                key=f"retry-bulk:{key}" if key else None,
-                again_ok=action.cleaned_data["again_ok"],
-            )
-        except TooManyJobs as error:
-            return self.render_confirm(form, errors=[str(error)], status=400)
-        self.report(retried)
-        return redirect(self.list_url(form))
-
-    def get_bulk_ids(self, form, action: BulkRetryForm) -> list[int]:
-        """The visible job ids the bulk retry covers (``BULK_LIMIT`` + 1 at most).
-
-        Before the confirmation: the ticked rows, or the filter's rows with
-        ``select_across``. On the confirmation: exactly the ids it showed.
-        """
-        jobs = self.get_base_queryset()
-        if action.cleaned_data["select_across"] and not action.confirmed:
-            jobs = form.filter(jobs)
-        else:
-            posted = action.cleaned_data["ids"]
-            if len(posted) > BULK_LIMIT:
-                return posted
-            jobs = jobs.filter(pk__in=posted)
-        return list(jobs.values_list("pk", flat=True)[: BULK_LIMIT + 1])
-
-    def report(self, retried) -> None:
-        """What the bulk retry did, and what it left out and why, as messages."""
-        if retried.repeated:
-            messages.info(
-                self.request, _("These jobs were already retried; nothing more was created.")
-            )
-            return
-        count = len(retried.new_ids)
-        messages.success(
-            self.request,
-            ngettext(
-                "Retried %(count)s job as a new forced job.",
-                "Retried %(count)s jobs as new forced jobs.",
-                count,
-            )
-            % {"count": count},
-        )
-        if retried.already_retried:
-            left = len(retried.already_retried)
-            messages.warning(
-                self.request,
-                ngettext(
-                    "Left out %(count)s job that was already retried; tick “Retry again” to "
-                    "retry it anyway.",
-                    "Left out %(count)s jobs that were already retried; tick “Retry again” to "
-                    "retry them anyway.",
-                    left,
-                )
-                % {"count": left},
-            )
-        if retried.unfinished:
-            left = len(retried.unfinished)
-            messages.warning(
-                self.request,
-                ngettext(
-                    "Left out %(count)s job that is pending or running: it has not finished.",
-                    "Left out %(count)s jobs that are pending or running: they have not finished.",
-                    left,
-                )
-                % {"count": left},
-            )
-
-    def render_confirm(self, form, *, ids=(), select_across=False, errors=(), status=200):
-        """The confirmation page (or the refusal), carrying the ids it shows."""
-        errors = list(errors)
-        ids = list(ids)
-        counts = classify(self.request.user, ids) if ids else {}
-        if ids and not (counts["retry"] or counts["already_retried"]):
-            errors.append(
+    def check_selection(self, ids: list[int]) -> None:
+        """Chosen jobs that are all pending or running: nothing to retry (409)."""
+        self.counts = classify(self.request.user, ids)
+        if not (self.counts["retry"] or self.counts["already_retried"]):
+            raise Conflict(
                 ngettext(
                     "The %(count)s job chosen is pending or running: it has not finished, so "
                     "a retry would run it twice. Nothing was retried.",
                     "The %(count)s jobs chosen are pending or running: they have not finished, "
                     "so a retry would run them twice. Nothing was retried.",
-                    counts["unfinished"],
+                    self.counts["unfinished"],
                 )
-                % {"count": counts["unfinished"]}
+                % {"count": self.counts["unfinished"]}
             )
-            status = 409
-        jobs = self.get_base_queryset().filter(pk__in=ids)
-        context = {
-            "count": counts.get("retry", 0),
-            "selected": len(ids),
-            "already_retried": counts.get("already_retried", 0),
-            "unfinished": counts.get("unfinished", 0),
-            "sample": list(jobs[:CONFIRM_SAMPLE_SIZE]) if ids and not errors else [],
-            "errors": errors,
-            "ids": ",".join(map(str, ids)),
-            "select_across": select_across,
-            "filter_params": form.active_params(),
-            "back_url": self.list_url(form),
-            "key": uuid.uuid4().hex,
-            "bulk_limit": BULK_LIMIT,
-        }
-        return TemplateResponse(
-            self.request, "dashboard/jobs_retry_confirm.html", context, status=status
-        )
 
-    def list_url(self, form) -> str:
-        return list_url(form.active_params())
+    def confirm_context(self, ids: list[int]) -> dict:
+        return {
+            "count": self.counts["retry"],
+            "already_retried": self.counts["already_retried"],
+            "unfinished": self.counts["unfinished"],
+            "key": uuid.uuid4().hex,
+        }
+
+    def perform_bulk(self, ids: list[int]) -> list[tuple[int, str]]:
+        """Retry the confirmed jobs; what it did, and what it left out and why."""
+        key = self.bulk.cleaned_data["key"]
+        retried = retry_jobs(
+            self.request.user,
+            ids,
+            key=f"retry-bulk:{key}" if key else None,
+            again_ok=self.bulk.cleaned_data["again_ok"],
+        )
+        if retried.repeated:
+            return [
+                (messages.INFO, _("These jobs were already retried; nothing more was created."))
+            ]
+        count = len(retried.new_ids)
+        lines = [
+            (
+                messages.SUCCESS,
+                ngettext(
+                    "Retried %(count)s job as a new forced job.",
+                    "Retried %(count)s jobs as new forced jobs.",
+                    count,
+                )
+                % {"count": count},
+            )
+        ]
+        if retried.already_retried:
+            left = len(retried.already_retried)
+            lines.append(
+                (
+                    messages.WARNING,
+                    ngettext(
+                        "Left out %(count)s job that was already retried; tick “Retry again” "
+                        "to retry it anyway.",
+                        "Left out %(count)s jobs that were already retried; tick “Retry again” "
+                        "to retry them anyway.",
+                        left,
+                    )
+                    % {"count": left},
+                )
+            )
+        if retried.unfinished:
+            left = len(retried.unfinished)
+            lines.append(
+                (
+                    messages.WARNING,
+                    ngettext(
+                        "Left out %(count)s job that is pending or running: it has not finished.",
+                        "Left out %(count)s jobs that are pending or running: they have not "
+                        "finished.",
+                        left,
+                    )
+                    % {"count": left},
+                )
+            )
+        return lines
+
+    def back_url(self) -> str:
+        return list_url(self.back_params())
 
 
 def list_url(params: dict) -> str:
@@ -378,7 +315,7 @@ class JobDetailView(LoginRequiredMixin, DetailView):
             run_ms=milliseconds(job.started_at, job.finished_at),
             total_ms=milliseconds(job.created_at, job.finished_at),
             history=retry_history([job.pk])[job.pk],
-            can_retry=self.request.user.has_perm(RETRY_PERMISSION),
+            can_retry=allowed(self.request.user, RETRY_JOB),
             back_params=origin,
             back_url=list_url(origin if origin is not None else {}),
             retried_as=latest_copy(job.pk),
@@ -390,34 +327,34 @@ class JobDetailView(LoginRequiredMixin, DetailView):
         return context
 
 
-class JobRetryView(LoginRequiredMixin, View):
+class JobRetryView(LoginRequiredMixin, RefusalMixin, View):
     """POST /jobs/<id>/retry/: one new forced, pending copy of the job, or 409 saying why.
 
     Back to the filtered list it came from (``back=list`` and the filters), else to
-    the new job.
+    the new job. A refusal is the job page again with the reason beside its button.
     """
 
     http_method_names = ["post"]
+    job = None
 
     def post(self, request, pk):
-        check_can_retry(request.user)
-        job = get_object_or_404(TriggerJob.objects.visible_to(Scope.for_user(request.user)), pk=pk)
+        require(request.user, RETRY_JOB)
+        self.job = get_object_or_404(
+            TriggerJob.objects.visible_to(Scope.for_user(request.user)), pk=pk
+        )
         key = request.POST.get("key", "").strip()
         if key:
             try:
                 key = uuid.UUID(key).hex
             except ValueError:
-                return self.refuse(request, job, _("The form's one-time key is malformed."))
+                raise Invalid(_("The form's one-time key is malformed.")) from None
         again_ok = request.POST.get("again_ok", "") in ("1", "on", "yes", "true")
-        try:
-            retried = retry_job(
-                request.user, job, key=f"retry:{key}" if key else None, again_ok=again_ok
-            )
-        except RetryRefused as refusal:
-            return self.refuse(request, job, refusal.message, status=refusal.status)
+        retried = retry_job(
+            request.user, self.job, key=f"retry:{key}" if key else None, again_ok=again_ok
+        )
         new_id = next(iter(retried.new_ids.values()), None)
         if new_id is None:  # cannot happen for a visible job; say so rather than 500
-            return self.refuse(request, job, _("The job could not be retried."))
+            raise Invalid(_("The job could not be retried."))
         if retried.repeated:
             messages.info(
                 request, _("Already retried as #%(id)s; nothing more was created.") % {"id": new_id}
@@ -429,13 +366,15 @@ class JobRetryView(LoginRequiredMixin, View):
             return redirect(list_url(origin))
         return redirect("dashboard:job_detail", pk=new_id)
 
-    def refuse(self, request, job, error: str, status: int = 400):
-        """The job page again with the error (400 for bad input, 409 for a refused retry)."""
-        view = JobDetailView(request=request, kwargs={"pk": job.pk}, object=job)
-        view.back_data = request.POST  # the page keeps the list it came from
+    def refusal_page(self, refusal: Refused):
+        """The job page again with the reason (400 for bad input, 409 for a refused retry)."""
+        if self.job is None:
+            return None
+        view = JobDetailView(request=self.request, kwargs={"pk": self.job.pk}, object=self.job)
+        view.back_data = self.request.POST  # the page keeps the list it came from
         return TemplateResponse(
-            request,
+            self.request,
             JobDetailView.template_name,
-            view.get_context_data(retry_error=error),
-            status=status,
+            view.get_context_data(retry_error=refusal.message),
+            status=refusal.status,
         )

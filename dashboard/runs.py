@@ -24,13 +24,13 @@ from aimonitor.listing import (
     SuggestionsInput,
 )
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.operations import RUN_LOGS_TABLE
+from aimonitor.permissions import VIEW_PROMPT, allowed
 from aimonitor.scope import Scope
 from aimonitor.timerange import TimeRange, TimeRangeForm
 from aimonitor.timestamps import is_moment
 
-PROMPT_PERMISSION = "aimonitor.view_prompt"
 SENSITIVE_FIELDS = ("request_prompt", "response_text")
-RUN_AUDIT_TABLE = "ai_run_logs"
 TRIGGER_TYPES = ("event", "schedule", "manual", "chat", "batch")
 
 
@@ -117,7 +117,7 @@ class RunDetailView(LoginRequiredMixin, DetailView):
     context_object_name = "run"
 
     def can_view_prompt(self) -> bool:
-        return self.request.user.has_perm(PROMPT_PERMISSION)
+        return allowed(self.request.user, VIEW_PROMPT)
 
     def get_queryset(self):
         """The user's calls; the texts' lengths always, the texts only with view_prompt."""
@@ -134,7 +134,7 @@ class RunDetailView(LoginRequiredMixin, DetailView):
             duration_ms=milliseconds(run.created_at, run.finished_at),
             member_runs_url=self.member_runs_url(run),
             alert_url=self.alert_url(run) if run.is_alert else None,
-            history=AuditEvent.objects.about(RUN_AUDIT_TABLE, run.pk)[:50],
+            history=AuditEvent.objects.about(RUN_LOGS_TABLE, run.pk)[:50],
         )
         return context
 

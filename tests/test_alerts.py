@@ -19,7 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from aimonitor.models import AuditEvent, RunLog
-from aimonitor.operations.alerts import BULK_LIMIT, set_alert_status
+from aimonitor.operations import BULK_LIMIT
+from aimonitor.operations.alerts import set_alert_status
 from aimonitor.scope import Scope
 from alerts.views import attach_triage_events
 from tests.conftest import client_for, make_run, make_user

@@ -66,7 +66,7 @@ def test_the_fragment_is_what_the_page_shows_in_results(client, alice, url):
 
 
 def test_the_bulk_retry_states_the_cap_the_operation_enforces(client, alice, monkeypatch):
-    monkeypatch.setattr("dashboard.jobs.BULK_LIMIT", 7)
+    monkeypatch.setattr("dashboard.jobs.JobListView.bulk_limit", 7)
     make_job(site_id=1, status="failed")
     html = client_for(client, alice).get("/jobs/").content.decode()
     assert "At most 7 at once; you confirm on the next page." in html

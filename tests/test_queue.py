@@ -21,7 +21,8 @@ from aimonitor.figures.queue import health
 from aimonitor.localtime import local_day_bounds, local_today
 from aimonitor.models import AuditEvent, JobRetry, TriggerJob
 from aimonitor.operations import jobs as job_ops
-from aimonitor.operations.jobs import RetryRefused, retry_job, retry_jobs
+from aimonitor.operations.jobs import retry_job, retry_jobs
+from aimonitor.operations.refusals import Conflict as RetryRefused
 from aimonitor.scope import Scope
 from tests.conftest import client_for, make_job, make_user
 

@@ -12,19 +12,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from aimonitor.models import AuditEvent, RunLog
+from aimonitor.operations import BULK_LIMIT, RUN_LOGS_TABLE
+from aimonitor.operations.refusals import Invalid, TooMany
+from aimonitor.permissions import TRIAGE_ALERT, require
 from aimonitor.scope import Scope
-
-TRIAGE_PERMISSION = "aimonitor.triage_alert"
-RUN_LOGS_TABLE = "ai_run_logs"
-# The most alerts one action may change: bulk actions beyond it are refused whole.
-BULK_LIMIT = 1000
 
 # action → the alert_status it sets
 TARGET_STATUS = {
@@ -33,10 +30,6 @@ TARGET_STATUS = {
     AuditEvent.Action.REOPEN: RunLog.AlertStatus.PENDING,
 }
 TRIAGE_ACTIONS = tuple(str(action) for action in TARGET_STATUS)
-
-
-class TooManyAlerts(ValueError):
-    """A bulk action over more than BULK_LIMIT alerts; nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -82,23 +75,13 @@ class TriageResult:
         return lines
 
 
-def can_triage(user) -> bool:
-    return bool(user.has_perm(TRIAGE_PERMISSION))
-
-
-def require_triage(user) -> None:
-    """Operators and admins triage alerts; anyone else gets a 403."""
-    if not can_triage(user):
-        raise PermissionDenied(_("You may not acknowledge, ignore or reopen alerts."))
-
-
 def _target_ids(targets: Iterable[int] | QuerySet) -> list[int]:
     if isinstance(targets, QuerySet):
         ids = list(targets.order_by().values_list("pk", flat=True)[: BULK_LIMIT + 1])
     else:
         ids = sorted({int(pk) for pk in targets})
     if len(ids) > BULK_LIMIT:
-        raise TooManyAlerts(_("More than %(limit)s alerts selected.") % {"limit": BULK_LIMIT})
+        raise TooMany(_("More than %(limit)s alerts selected.") % {"limit": BULK_LIMIT})
     return ids
 
 
@@ -112,9 +95,9 @@ def set_alert_status(user, targets: Iterable[int] | QuerySet, action: str) -> Tr
     The rows are locked first, so two people acting on one alert at once are
     serialised: both transitions happen in turn and both are audited.
     """
-    require_triage(user)
+    require(user, TRIAGE_ALERT)
     if action not in TARGET_STATUS:
-        raise ValueError(f"Unknown alert action {action!r}.")
+        raise Invalid(f"Unknown alert action {action!r}.")
     to_status = TARGET_STATUS[action]
     ids = _target_ids(targets)
     scoped = RunLog.objects.visible_to(Scope.for_user(user)).alerts()

@@ -19,7 +19,6 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 from django.db.models.fields.json import KT
@@ -29,10 +28,12 @@ from django.utils.translation import gettext_lazy as _
 from aimonitor import pricing, summaries
 from aimonitor.figures.calls import budget
 from aimonitor.models import AuditEvent, PendingBatch, TriggerJob
+from aimonitor.operations import JOBS_TABLE
 from aimonitor.operations.once import claim_once, claimed
+from aimonitor.operations.refusals import Invalid, Refused
+from aimonitor.permissions import RUN_BATCH, require
 from aimonitor.scope import Scope
 
-PERMISSION = "aimonitor.run_batch"
 MAX_MEMBERS = 5000
 # A session keeps at most this many unconfirmed estimates (the oldest go first).
 MAX_PENDING_PER_SESSION = 20
@@ -45,8 +46,12 @@ BATCH_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 JOB_STATUSES = ("pending", "running", "success", "failed")
 
 
-class BatchRefused(Exception):
-    """A confirm or cancel that must create nothing; ``reason`` says why."""
+class BatchRefused(Refused):
+    """A confirm or cancel that must create nothing; ``reason`` says why.
+
+    400 for a batch that is unknown, expired or over budget without the tick; 409 for
+    one already used or cancelled.
+    """
 
     UNKNOWN = "unknown"
     EXPIRED = "expired"
@@ -64,13 +69,11 @@ class BatchRefused(Exception):
         ),
     }
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+    CONFLICTS = (CANCELLED, USED)
 
-    @property
-    def message(self) -> str:
-        return str(self.MESSAGES[self.reason])
+    def __init__(self, reason: str):
+        super().__init__(self.MESSAGES[reason], 409 if reason in self.CONFLICTS else 400)
+        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,11 +122,6 @@ def daily_tokens_used() -> int:
     """Today's global token use, as the dashboard's budget panel counts it."""
     # The budget is the whole business's (every site), so this is not site-scoped.
     return budget()["daily_used"]
-
-
-def _check_permission(user) -> None:
-    if not user.has_perm(PERMISSION):
-        raise PermissionDenied(_("You may not launch batch runs."))
 
 
 def _session_key(session) -> str:
@@ -204,12 +202,12 @@ def estimate_batch(
 ) -> BatchEstimate:
     """Price a batch and keep it for ``session`` under a fresh id (a ``PendingBatch``);
     writes nothing else."""
-    _check_permission(user)
+    require(user, RUN_BATCH)
     Scope.for_user(user).require(site_id)
     if not app_types or not member_ids:
-        raise ValueError(_("A batch needs at least one app and one member."))
+        raise Invalid(_("A batch needs at least one app and one member."))
     if len(member_ids) > MAX_MEMBERS:
-        raise ValueError(_("A batch takes at most %(max)s members.") % {"max": MAX_MEMBERS})
+        raise Invalid(_("A batch takes at most %(max)s members.") % {"max": MAX_MEMBERS})
     now = timezone.now()
     session_key = _session_key(session)
     PendingBatch.objects.filter(expires_at__lt=now - FORGET_AFTER).delete()
@@ -291,7 +289,7 @@ def _create_jobs(user, estimate: BatchEstimate) -> list[int]:
     AuditEvent.objects.record(
         actor=user,
         action=AuditEvent.Action.BATCH,
-        target_table="ai_trigger_jobs",
+        target_table=JOBS_TABLE,
         target_ids=job_ids,
         site_id=estimate.site_id,
         details={
@@ -310,7 +308,7 @@ def _create_jobs(user, estimate: BatchEstimate) -> list[int]:
 
 def confirm_batch(user, session, batch_id: str, *, over_budget_ok: bool = False) -> ConfirmedBatch:
     """Create the batch's jobs once; refuse (creating nothing) if it cannot be confirmed."""
-    _check_permission(user)
+    require(user, RUN_BATCH)
     estimate = pending_batch(session, batch_id)
     # Access may have changed since the estimate.
     Scope.for_user(user).require(estimate.site_id)
@@ -323,7 +321,7 @@ def confirm_batch(user, session, batch_id: str, *, over_budget_ok: bool = False)
 
 def cancel_batch(user, session, batch_id: str) -> None:
     """Drop a pending batch for good: its id is claimed, so no confirm can use it."""
-    _check_permission(user)
+    require(user, RUN_BATCH)
     try:
         pending_batch(session, batch_id)
     except BatchRefused as refusal:

@@ -16,15 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.core.exceptions import EmptyResultSet, PermissionDenied
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.utils.translation import gettext as _
 
 from aimonitor.models import AuditEvent, CacheEntry
+from aimonitor.operations import CACHE_TABLE
+from aimonitor.permissions import INVALIDATE_CACHE, require
 from aimonitor.scope import Scope
 
-AUDIT_TABLE = "ai_cache"
-INVALIDATE_PERMISSION = "aimonitor.invalidate_cache"
 PREVIEW_SAMPLE_SIZE = 10
 # A confirmation carries the ids it counted, in one input: at most this many.
 CONFIRM_LIMIT = 10_000
@@ -36,11 +35,6 @@ class Invalidated:
 
     count: int
     ids: list[int] = field(default_factory=list)
-
-
-def check_can_invalidate(user) -> None:
-    if not user.has_perm(INVALIDATE_PERMISSION):
-        raise PermissionDenied(_("You may not invalidate cached results."))
 
 
 def matching_entries(user, site_id: int, cache_type: str | None = None, member_id=None):
@@ -60,7 +54,7 @@ def preview_invalidation(
     user, site_id: int, cache_type: str | None = None, member_id=None
 ) -> tuple[list[int], list[CacheEntry]]:
     """The ids an invalidation would change now (``CONFIRM_LIMIT`` + 1 at most), and ten."""
-    check_can_invalidate(user)
+    require(user, INVALIDATE_CACHE)
     entries = matching_entries(user, site_id, cache_type, member_id)
     sample = list(entries.defer("result_json").newest_first()[:PREVIEW_SAMPLE_SIZE])
     ids = list(entries.order_by("pk").values_list("pk", flat=True)[: CONFIRM_LIMIT + 1])
@@ -74,7 +68,7 @@ def invalidate_cache(
 
     The count is what the UPDATE changed.
     """
-    check_can_invalidate(user)
+    require(user, INVALIDATE_CACHE)
     entries = matching_entries(user, site_id, cache_type, member_id)
     if ids is not None:
         entries = entries.filter(pk__in=[int(i) for i in ids])
@@ -84,7 +78,7 @@ def invalidate_cache(
 
 def invalidate_entries(user, entry_ids: Iterable[int]) -> Invalidated:
     """Invalidate chosen entries (the admin action), within the user's sites."""
-    check_can_invalidate(user)
+    require(user, INVALIDATE_CACHE)
     entries = CacheEntry.objects.visible_to(Scope.for_user(user)).filter(
         pk__in=[int(i) for i in entry_ids]
     )
@@ -117,7 +111,7 @@ def _invalidate(user, entries, criteria: dict) -> Invalidated:
             AuditEvent.objects.record(
                 actor=user,
                 action=AuditEvent.Action.INVALIDATE,
-                target_table=AUDIT_TABLE,
+                target_table=CACHE_TABLE,
                 target_ids=ids,
                 site_id=site_id,
                 details={**criteria, "count": len(ids)},

@@ -8,20 +8,20 @@ incident they can see; acknowledging one already acknowledged changes nothing.
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from aimonitor.models import AuditEvent
-from aimonitor.operations.alerts import require_triage
+from aimonitor.operations import INCIDENTS_TABLE
+from aimonitor.operations.refusals import NotFound
+from aimonitor.permissions import TRIAGE_ALERT, require
 from aimonitor.scope import Scope
 from alerts.models import Incident
-
-INCIDENTS_TABLE = "alerts_incident"
 
 
 def acknowledge_incident(user, pk: int) -> tuple[Incident, bool]:
     """``(incident, changed)``; 403 without the permission, 404 outside the user's scope."""
-    require_triage(user)
+    require(user, TRIAGE_ALERT)
     with transaction.atomic():
         incident = (
             Incident.objects.visible_to(Scope.for_user(user))
@@ -30,7 +30,7 @@ def acknowledge_incident(user, pk: int) -> tuple[Incident, bool]:
             .first()
         )
         if incident is None:
-            raise Http404("No such incident.")
+            raise NotFound(_("No such incident."))
         if incident.acknowledged_at is not None:
             return incident, False
         incident.acknowledged_by = user

@@ -28,43 +28,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from aimonitor.models import AuditEvent, JobRetry, TriggerJob
+from aimonitor.operations import BULK_LIMIT, JOBS_TABLE
 from aimonitor.operations.once import claim_once, claimed
+from aimonitor.operations.refusals import Conflict, TooMany
+from aimonitor.permissions import RETRY_JOB, require
 from aimonitor.scope import Scope
 
-AUDIT_TABLE = "ai_trigger_jobs"
-RETRY_PERMISSION = "aimonitor.retry_job"
-# One request never copies more than this many jobs.
-BULK_LIMIT = 1000
 # The columns a retry copies from the original job.
 COPIED_FIELDS = ("event_type", "member_id", "site_id", "connector_type", "payload", "app_chain")
 # Jobs that have not finished: a retry would run them twice.
 UNFINISHED = (TriggerJob.Status.PENDING, TriggerJob.Status.RUNNING)
-
-
-class TooManyJobs(ValueError):
-    """A bulk retry over ``BULK_LIMIT``: nothing was created."""
-
-    def __init__(self, count: int):
-        self.count = count
-        super().__init__(
-            _("%(count)s jobs selected; at most %(limit)s can be retried at once.")
-            % {"count": count, "limit": BULK_LIMIT}
-        )
-
-
-class RetryRefused(Exception):
-    """One job that may not be retried now: nothing was created. ``status`` is HTTP's."""
-
-    def __init__(self, message: str, status: int = 409):
-        self.message, self.status = message, status
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -83,13 +62,8 @@ class Retried:
     unfinished: list[int] = field(default_factory=list)
 
 
-def check_can_retry(user) -> None:
-    if not user.has_perm(RETRY_PERMISSION):
-        raise PermissionDenied(_("You may not retry jobs."))
-
-
 def retry_job(user, job: TriggerJob, *, key: str | None = None, again_ok: bool = False) -> Retried:
-    """Retry one job, or refuse (``RetryRefused``) saying why; a repeated ``key`` is a no-op."""
+    """Retry one job, or refuse (``Conflict``, 409) saying why; a repeated ``key`` is a no-op."""
     return retry_jobs(user, [job.pk], key=key, again_ok=again_ok, refuse_left_out=True)
 
 
@@ -105,14 +79,17 @@ def retry_jobs(
 
     Jobs outside the user's sites are left out (the caller looked them up in the
     user's scope); so are unfinished jobs, and jobs retried before unless
-    ``again_ok``. With ``refuse_left_out`` a left-out job raises ``RetryRefused``
+    ``again_ok``. With ``refuse_left_out`` a left-out job raises ``Conflict``
     instead (and nothing is written). ``key`` (a one-time form key) is claimed in
     the same transaction as the inserts, so a double submit inserts once.
     """
-    check_can_retry(user)
+    require(user, RETRY_JOB)
     job_ids = sorted({int(job_id) for job_id in job_ids})
     if len(job_ids) > BULK_LIMIT:
-        raise TooManyJobs(len(job_ids))
+        raise TooMany(
+            _("%(count)s jobs selected; at most %(limit)s can be retried at once.")
+            % {"count": len(job_ids), "limit": BULK_LIMIT}
+        )
     with transaction.atomic():
         if key:
             token = claim_once(key, "retry", user)
@@ -149,7 +126,7 @@ def retry_jobs(
             AuditEvent.objects.record(
                 actor=user,
                 action=AuditEvent.Action.RETRY,
-                target_table=AUDIT_TABLE,
+                target_table=JOBS_TABLE,
                 target_ids=[job.pk, new_ids[job.pk]],
                 site_id=job.site_id,
                 details={"retry_of": job.pk, "new_job_id": new_ids[job.pk]},
@@ -172,17 +149,17 @@ def copy_of(job: TriggerJob, now) -> TriggerJob:
     )
 
 
-def refusal(job: TriggerJob, already: dict[int, int | None]) -> RetryRefused:
+def refusal(job: TriggerJob, already: dict[int, int | None]) -> Conflict:
     """Why one job may not be retried now."""
     if job.pk in already:
-        return RetryRefused(
+        return Conflict(
             _(
                 "Job #%(id)s was already retried as #%(copy)s. To retry it again, tick "
                 "“Retry again” and confirm."
             )
             % {"id": job.pk, "copy": already[job.pk]}
         )
-    return RetryRefused(
+    return Conflict(
         _(
             "Job #%(id)s is %(status)s: it has not finished, so a retry would run it twice. "
             "Retry it once it has failed or succeeded."
@@ -276,7 +253,7 @@ def retry_history(job_ids: Iterable[int]) -> dict[int, list[dict]]:
     job_ids = list(job_ids)
     history: dict[int, list[dict]] = {job_id: [] for job_id in job_ids}
     events = AuditEvent.objects.filter(
-        target_table=AUDIT_TABLE,
+        target_table=JOBS_TABLE,
         action=AuditEvent.Action.RETRY,
         target_ids__overlap=job_ids,
     ).order_by("-created_at", "-id")

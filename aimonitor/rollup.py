@@ -149,12 +149,14 @@ WITH created AS (
     FROM stepped
 ), fresh AS (
     -- The hours closing now, and the late calls of hours already closed.
-    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms FROM {runs}
+    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms, id,
+           error_message FROM {runs}
     WHERE created_at >= (SELECT old_until FROM plan)
       AND created_at < (SELECT new_until FROM plan)
       AND id <= (SELECT new_max FROM plan)
     UNION ALL
-    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms FROM {runs}
+    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms, id,
+           error_message FROM {runs}
     WHERE id > (SELECT old_max FROM plan) AND id <= (SELECT new_max FROM plan)
       AND created_at < (SELECT old_until FROM plan)
 ), calls AS (
@@ -192,7 +194,7 @@ WITH created AS (
         calls = l.calls + excluded.calls,
         min_ms = least(l.min_ms, excluded.min_ms),
         max_ms = greatest(l.max_ms, excluded.max_ms)
-), saved AS (
+), {failure_ctes} saved AS (
     UPDATE {state} SET covered_until = plan.new_until, max_id = plan.new_max,
                        seen_id = plan.new_seen, seen_at = plan.new_seen_at
     FROM plan
@@ -225,7 +227,10 @@ def refresh(
     (STEP_HOURS of hours, STEP_IDS of ids); ``unbounded`` catches up at once (the
     command line).
     """
+    from aimonitor.summaries import failures  # it reads through this module
+
     sql = REFRESH_SQL.format(
+        failure_ctes=failures.refresh_ctes(),
         state=_table(RollupState),
         runs=_table(RunLog),
         rollup=_table(RunRollup),
@@ -277,6 +282,9 @@ def rebuild() -> None:
         RunRollup.objects.all().delete()
         RunLatencyRollup.objects.all().delete()
         RunAppLatencyRollup.objects.all().delete()
+        from aimonitor.summaries import failures
+
+        failures.forget()
         RollupState.objects.update_or_create(
             pk=1, defaults={"covered_until": None, "max_id": 0, "seen_id": 0, "seen_at": None}
         )

@@ -3,7 +3,8 @@
 The range's failures (status failed, timeout or circuit_open) in the user's scope,
 grouped by (app_type, status, error signature), largest group first, then the one
 seen last. One statement reads the groups, the newest message of each and their
-counts per local hour (the sparkline). Each group links to the alerts list narrowed
+counts per local hour (the sparkline): closed hours from the failure rollups, the
+rest raw (``aimonitor.summaries.failures``). Each group links to the alerts list narrowed
 to its calls, and its pending alerts are acknowledged or ignored through the alerts
 page's bulk action (same cap, confirmation, audit and refusals).
 """
@@ -14,7 +15,6 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
 from django.utils import timezone
@@ -22,50 +22,15 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from aimonitor.access import visible_site_ids
-from aimonitor.db_router import reading
 from aimonitor.listing import CodeField, FilterForm, HtmxTemplateMixin
 from aimonitor.models import ALERT_STATUSES, RunLog
-from aimonitor.signature import signature_sql
+from aimonitor.summaries import failures
 from aimonitor.timerange import TimeRange, TimeRangeForm
 from dashboard.overview import DashboardEncoder
 
 # A page of groups: more distinct failures than this are narrowed by a filter.
 MAX_GROUPS = 200
 HOUR = dt.timedelta(hours=1)
-
-GROUPS_SQL = """
-WITH failures AS (
-    SELECT id, app_type, status, site_id, created_at, alert_status, error_message,
-           {signature} AS signature
-    FROM {runs}
-    WHERE status = ANY(%(statuses)s) AND created_at >= %(since)s AND created_at < %(until)s
-      {scope}
-), groups AS (
-    SELECT app_type, status, signature, count(*) AS count,
-           count(*) FILTER (WHERE alert_status IS NULL OR alert_status = 'pending') AS pending,
-           array_agg(DISTINCT site_id ORDER BY site_id) AS sites,
-           min(created_at) AS first_seen, max(created_at) AS last_seen
-    FROM failures GROUP BY app_type, status, signature
-    ORDER BY count DESC, last_seen DESC, app_type, status, signature
-    LIMIT %(limit)s
-), newest AS (
-    SELECT DISTINCT ON (app_type, status, signature) app_type, status, signature, error_message
-    FROM failures ORDER BY app_type, status, signature, created_at DESC, id DESC
-), hourly AS (
-    SELECT app_type, status, signature, array_agg(hour ORDER BY hour) AS hours,
-           array_agg(n ORDER BY hour) AS counts
-    FROM (SELECT app_type, status, signature, date_trunc('hour', created_at, %(zone)s) AS hour,
-                 count(*) AS n
-          FROM failures GROUP BY 1, 2, 3, 4) per_hour
-    GROUP BY app_type, status, signature
-)
-SELECT g.app_type, g.status, g.signature, g.count, g.pending, g.sites, g.first_seen,
-       g.last_seen, n.error_message, h.hours, h.counts
-FROM groups g
-JOIN newest n USING (app_type, status, signature)
-JOIN hourly h USING (app_type, status, signature)
-ORDER BY g.count DESC, g.last_seen DESC, g.app_type, g.status, g.signature
-"""
 
 
 def hour_starts(window: TimeRange) -> list[dt.datetime]:
@@ -86,31 +51,9 @@ def failure_groups(
     statuses: list[str] | None = None,
 ) -> list[dict]:
     """The groups of failures in ``site_ids`` (None: every site) created in ``window``."""
-    scope, params = (
-        [],
-        {
-            "statuses": list(statuses or ALERT_STATUSES),
-            "since": window.since,
-            "until": window.until,
-            "zone": str(settings.TIME_ZONE),
-            "limit": MAX_GROUPS,
-        },
+    rows = failures.groups(
+        site_ids, (window.since, window.until), MAX_GROUPS, app_type=app_type, statuses=statuses
     )
-    if site_ids is not None:
-        scope.append("AND site_id = ANY(%(sites)s)")
-        params["sites"] = list(site_ids)
-    if app_type:
-        scope.append("AND app_type = %(app_type)s")
-        params["app_type"] = app_type
-    connection = reading(RunLog)  # the replica when there is one (aimonitor/db_router.py)
-    sql = GROUPS_SQL.format(
-        signature=signature_sql("error_message"),
-        runs=connection.ops.quote_name(RunLog._meta.db_table),
-        scope=" ".join(scope),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     slots = hour_starts(window)
     groups = []
     for row in rows:

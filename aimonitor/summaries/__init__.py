@@ -1,0 +1,1 @@
+"""Console-owned summaries of the AI tables, kept with the hourly rollups."""

@@ -22,7 +22,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from aimonitor.access import visible_site_ids
-from aimonitor.listing import CodeField, FilterForm, HtmxTemplateMixin
+from aimonitor.listing import (
+    CodeField,
+    FilterForm,
+    HtmxTemplateMixin,
+    csv_file_name,
+    stream_csv,
+)
 from aimonitor.models import ALERT_STATUSES, RunLog
 from aimonitor.summaries import failures
 from aimonitor.timerange import TimeRange, TimeRangeForm
@@ -118,7 +124,7 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         form = self.get_form()
         as_json = request.GET.get("format") == "json"
         if not form.is_valid():
-            if as_json:
+            if as_json or request.GET.get("format") == "csv":
                 return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
             return self.render_to_response(
                 self.get_context_data(form=form, invalid=True), status=400
@@ -129,11 +135,34 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         if as_json:
             body = {"since": window.since, "until": window.until, "groups": groups}
             return JsonResponse(body, encoder=DashboardEncoder)
+        if request.GET.get("format") == "csv":
+            return self.render_csv(groups, form)
         for group in groups:
             group["alerts_url"] = "/alerts/?" + urlencode(group_filter(form, group, "all"))
             group["action_filter"] = group_filter(form, group, "pending")
         context = self.get_context_data(form=form, groups=groups, window=window, invalid=False)
         return self.render_to_response(context)
+
+    def render_csv(self, groups: list[dict], form: FailureFilterForm):
+        """The groups as a CSV download (defused against formulas like every export)."""
+        rows = (
+            [" ".join(map(str, g["sites"])) if f == "sites" else g[f] for f in CSV_FIELDS]
+            for g in groups
+        )
+        return stream_csv(csv_file_name("failures", self.request.user, form), CSV_FIELDS, rows)
+
+
+CSV_FIELDS = [
+    "app_type",
+    "status",
+    "signature",
+    "count",
+    "pending",
+    "sites",
+    "first_seen",
+    "last_seen",
+    "sample_error",
+]
 
 
 def group_filter(form: FailureFilterForm, group: dict, alert_status: str) -> dict:

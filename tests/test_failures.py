@@ -373,3 +373,30 @@ def test_groups_from_the_rollups_match_the_oracle(db, settings, sites):
     # A second refresh adopts the late calls into their hours: the same groups.
     rollup.refresh()
     check_groups(windows[1], all_sites, sites)
+
+
+def test_groups_export_as_csv_defused_against_formulas(client, alice, failures):
+    make_run(
+        app_type="app1_chat",
+        status="failed",
+        site_id=2,
+        error_message="=HYPERLINK(1)",
+        created_at=ago(minutes=5),
+    )
+    client = client_for(client, alice)
+    response = client.get("/failures/?format=csv&range=24h")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "failures_" in response["Content-Disposition"]
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[0] == (
+        "app_type,status,signature,count,pending,sites,first_seen,last_seen,sample_error"
+    )
+    timeouts = next(line for line in lines if line.startswith("app3_clue,timeout,"))
+    assert timeouts.split(",")[2:6] == ["Timeout after # ms (member #)", "3", "2", "1 2"]
+    assert timeouts.endswith("Timeout after 12 ms (member 99)")
+    assert any(line.startswith("app1_chat,failed,'=HYPERLINK(#)") for line in lines)
+    assert any(line.endswith(",'=HYPERLINK(1)") for line in lines)
+    assert len(lines) == 1 + len(client.get("/failures/?format=json").json()["groups"])
+    assert client.get("/failures/?format=csv&range=2d").status_code == 400
+    assert 'href="?format=csv"' in client.get("/failures/").content.decode()

@@ -99,6 +99,10 @@ CREATE INDEX IF NOT EXISTS ai_trigger_jobs_site_status_idx
 -- The queue's health on /jobs/: jobs finished in the last hour, per minute.
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_finished_idx
     ON {schema}.ai_trigger_jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- A site's jobs of one event type, newest first; and the event types of a site (the
+-- filter's suggestions, by a loose index scan).
+CREATE INDEX IF NOT EXISTS ai_trigger_jobs_site_event_idx
+    ON {schema}.ai_trigger_jobs (site_id, event_type, created_at, id);
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_member_idx
     ON {schema}.ai_trigger_jobs (member_id);
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_batch_idx

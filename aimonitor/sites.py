@@ -17,9 +17,17 @@ def known_site_ids() -> list[int]:
 
 
 def site_choices(user) -> list[tuple[int, str]]:
-    """``[(site_id, label)]`` of the sites ``user`` may see, for selectors."""
+    """``[(site_id, label)]`` of the sites ``user`` may see, for selectors.
+
+    Kept on the user object: the header's picker and a list's site filter draw the same
+    choices in one request."""
+    cached = getattr(user, "_site_choices", None)
+    if cached is not None:
+        return list(cached)
     site_ids = visible_site_ids(user)
     if site_ids is ALL_SITES:
         site_ids = known_site_ids()
     labels = SiteName.objects.labels(site_ids)
-    return [(site_id, labels[site_id]) for site_id in site_ids]
+    choices = [(site_id, labels[site_id]) for site_id in site_ids]
+    user._site_choices = choices
+    return list(choices)

@@ -13,7 +13,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from aimonitor.access import require_site
-from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm, RowIdsField
+from aimonitor.listing import (
+    BigIntegerField,
+    CodeField,
+    FilteredListView,
+    FilterForm,
+    RowIdsField,
+    ScopeSuggestionsInput,
+)
 from aimonitor.models import CacheEntry
 from aimonitor.operations.cache import (
     CONFIRM_LIMIT,
@@ -36,6 +43,13 @@ class CacheFilterForm(FilterForm):
     status = CodeField(label=gettext_lazy("Status"), suggestions=CacheEntry.Status.values)
 
     field_order = ["cache_type", "target_id", "status", "site"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.user is not None:
+            widget = ScopeSuggestionsInput(CacheEntry, "cache_type", self.user)
+            self.fields["cache_type"].widget = widget
+
     exact_filters = {"cache_type": "cache_type", "target_id": "target_id", "status": "status"}
 
 

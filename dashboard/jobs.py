@@ -32,6 +32,7 @@ from aimonitor.listing import (
     FilteredListView,
     FilterForm,
     RowIdsField,
+    ScopeSuggestionsInput,
 )
 from aimonitor.localtime import local_today
 from aimonitor.models import TriggerJob
@@ -93,6 +94,12 @@ class JobFilterForm(FilterForm):
         coerce=lambda value: value == "yes",
         empty_value=None,
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.user is not None:
+            widget = ScopeSuggestionsInput(TriggerJob, "event_type", self.user)
+            self.fields["event_type"].widget = widget
 
     field_order = [
         "event_type",

@@ -571,6 +571,7 @@ class FailureRollup(models.Model):
     app_type = models.CharField(max_length=64)
     status = models.CharField(max_length=32)
     signature = models.CharField(max_length=200)
+    group_hash = models.BigIntegerField()  # of (app_type, status, signature), as FailureCall's
     calls = models.BigIntegerField(default=0)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()

@@ -44,6 +44,7 @@ class Migration(migrations.Migration):
                 ("app_type", models.CharField(max_length=64)),
                 ("status", models.CharField(max_length=32)),
                 ("signature", models.CharField(max_length=200)),
+                ("group_hash", models.BigIntegerField()),
                 ("calls", models.BigIntegerField(default=0)),
                 ("first_seen", models.DateTimeField()),
                 ("last_seen", models.DateTimeField()),

@@ -119,21 +119,12 @@ def groups(
             _fill(SQL["raw"], **names, late="AND id > %(w)s"),
         )
         query.group = "pending"
-        query.windows(
-            windows,
-            _fill(SQL["summed_pending"], **names, site_filter=site_filter.format("r.")),
-            _fill(SQL["raw_pending"], **names, site_filter=site_filter.format(""), late=""),
-            _fill(
-                SQL["raw_pending"],
-                **names,
-                site_filter=site_filter.format(""),
-                late="AND id > %(w)s",
-            ),
-        )
-        return _fill(
-            SQL["groups"],
-            runs=runs,
-            group_hash_of_g=group_hash("g.app_type", "g.status", "g.signature"),
-        )
+        summed = rollup.split(*window, query.state).hours
+        if summed:
+            pending = _fill(SQL["summed_pending"], **names, site_filter=site_filter.format("r."))
+            query.add(pending, a=summed[0], b=summed[1])
+        else:
+            query.add("SELECT NULL::bigint, 0")
+        return _fill(SQL["groups"], runs=runs)
 
     return rollup._read(site_ids, build)

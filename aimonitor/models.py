@@ -609,3 +609,28 @@ class FailureCall(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id}: group {self.group_hash}"
+
+
+class RunAppLatencyDay(models.Model):
+    """``RunAppLatencyRollup``'s buckets summed per local day: a range's p95 (and each
+    app's) over whole days reads one row per bucket and day, not 24 (aimonitor/summaries/
+    latency.py)."""
+
+    day = models.DateTimeField()  # the start of a local day in AIMONITOR_TIME_ZONE
+    site_id = models.BigIntegerField()
+    app_type = models.CharField(max_length=64)
+    bucket = models.IntegerField()
+    calls = models.BigIntegerField(default=0)
+    min_ms = models.IntegerField()
+    max_ms = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "site_id", "app_type", "bucket"],
+                name="run_app_latency_day_site_app_bucket",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} site {self.site_id} {self.app_type} bucket {self.bucket}"

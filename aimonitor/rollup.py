@@ -51,6 +51,7 @@ from aimonitor.models import (
     RunLog,
     RunRollup,
 )
+from aimonitor.summaries import latency
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ WITH created AS (
         calls = l.calls + excluded.calls,
         min_ms = least(l.min_ms, excluded.min_ms),
         max_ms = greatest(l.max_ms, excluded.max_ms)
-), {failure_ctes} saved AS (
+), {summary_ctes} saved AS (
     UPDATE {state} SET covered_until = plan.new_until, max_id = plan.new_max,
                        seen_id = plan.new_seen, seen_at = plan.new_seen_at
     FROM plan
@@ -230,7 +231,7 @@ def refresh(
     from aimonitor.summaries import failures  # it reads through this module
 
     sql = REFRESH_SQL.format(
-        failure_ctes=failures.refresh_ctes(),
+        summary_ctes=failures.refresh_ctes() + latency.refresh_ctes(_bucket_sql("latency_ms")),
         state=_table(RollupState),
         runs=_table(RunLog),
         rollup=_table(RunRollup),
@@ -285,6 +286,7 @@ def rebuild() -> None:
         from aimonitor.summaries import failures
 
         failures.forget()
+        latency.forget()
         RollupState.objects.update_or_create(
             pk=1, defaults={"covered_until": None, "max_id": 0, "seen_id": 0, "seen_at": None}
         )
@@ -391,7 +393,8 @@ class _Query:
         for key, (since, until) in windows.items():
             how = split(since, until, self.state)
             if how.hours:
-                self.add(rollup_part, key=key, a=how.hours[0], b=how.hours[1])
+                a, b = how.hours
+                self.add(rollup_part, key=key, a=a, b=b, **latency.whole_days(a, b))
             for a, b in how.raw:
                 self.add(raw_part, key=key, a=a, b=b)
             if how.late:
@@ -473,15 +476,13 @@ def _add_latencies(query: _Query, windows: dict[str, tuple], by: str = "window")
     ``by="app"``); the statement that merges them."""
     runs, bucket = _table(RunLog), _bucket_sql("latency_ms")
     if by == "app":
-        latency, key = _table(RunAppLatencyRollup), "app_type"
+        hours, key = _table(RunAppLatencyRollup), "app_type"
     else:
-        latency, key = _table(RunLatencyRollup), "%(key)s"
+        hours, key = _table(RunLatencyRollup), "%(key)s"
     query.group = "latencies"
     query.windows(
         windows,
-        f"""SELECT {key}, bucket, sum(calls), min(min_ms), max(max_ms)
-            FROM {latency} WHERE hour >= %(a)s AND hour < %(b)s {query.site_clause}
-            GROUP BY 1, 2""",
+        latency.rollup_part(key, hours, query.site_clause),
         f"""SELECT {key}, {bucket}, count(*), min(latency_ms), max(latency_ms)
             FROM {runs} WHERE created_at >= %(a)s AND created_at < %(b)s
             AND latency_ms IS NOT NULL {query.site_clause} GROUP BY 1, 2""",

@@ -59,5 +59,26 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.CreateModel(
+            name="RunAppLatencyDay",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("day", models.DateTimeField()),
+                ("site_id", models.BigIntegerField()),
+                ("app_type", models.CharField(max_length=64)),
+                ("bucket", models.IntegerField()),
+                ("calls", models.BigIntegerField(default=0)),
+                ("min_ms", models.IntegerField()),
+                ("max_ms", models.IntegerField()),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "site_id", "app_type", "bucket"),
+                        name="run_app_latency_day_site_app_bucket",
+                    )
+                ],
+            },
+        ),
         migrations.RunPython(forget_rollups, migrations.RunPython.noop),
     ]

@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from aimonitor import rollup
+from aimonitor.db_router import read_alias
 from aimonitor.models import ALERT_STATUSES, FailureCall, FailureRollup, RunLog
 from aimonitor.signature import signature_sql
 
@@ -127,4 +128,11 @@ def groups(
             query.add("SELECT NULL::bigint, 0")
         return _fill(SQL["groups"], runs=runs)
 
-    return rollup._read(site_ids, build)
+    alias = read_alias(FailureRollup)
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        # The pending count walks every pending alert of the range once, in (created_at,
+        # id) order on both sides: a merge join. Parallel hash joins cost more on a busy
+        # server (and the planner underestimates the join, so it cannot tell).
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        return rollup._read(site_ids, build)

@@ -67,19 +67,28 @@ GROUP BY 1
 
 -- name: groups
 -- The window's groups from the parts above, keyed by their hash: largest first, then the
--- one seen last; the newest message read by id, the pending counts of closed hours added.
+-- one seen last; their names, the newest message (read by id) and the pending counts of
+-- closed hours added. Every step hashes (the newest call is the largest [created_at in
+-- microseconds, id] array), names compare bytewise: no sort of the parts.
 WITH parts (group_hash, app_type, status, signature, site_id, hour, calls, pending,
             first_seen, last_seen, newest_id) AS (
     {failures}
-), groups AS (
-    SELECT group_hash, min(app_type) AS app_type, min(status) AS status,
-           min(signature) AS signature, sum(calls)::bigint AS count,
-           sum(pending)::bigint AS pending, array_agg(DISTINCT site_id ORDER BY site_id) AS sites,
+), by_site AS (
+    SELECT group_hash, site_id, sum(calls) AS calls, sum(pending) AS pending,
            min(first_seen) AS first_seen, max(last_seen) AS last_seen,
-           (array_agg(newest_id ORDER BY last_seen DESC, newest_id DESC))[1] AS newest_id
-    FROM parts GROUP BY group_hash
-    ORDER BY count DESC, last_seen DESC, app_type, status, signature
+           max(ARRAY[(extract(epoch FROM last_seen) * 1000000)::bigint, newest_id]) AS newest
+    FROM parts GROUP BY group_hash, site_id
+), groups AS (
+    SELECT group_hash, sum(calls)::bigint AS count, sum(pending)::bigint AS pending,
+           array_agg(site_id ORDER BY site_id) AS sites, min(first_seen) AS first_seen,
+           max(last_seen) AS last_seen, (max(newest))[2] AS newest_id
+    FROM by_site GROUP BY group_hash
+    ORDER BY count DESC, last_seen DESC, group_hash
     LIMIT %(limit)s
+), names AS (
+    SELECT group_hash, min(app_type COLLATE "C") AS app_type, min(status COLLATE "C") AS status,
+           min(signature COLLATE "C") AS signature
+    FROM parts WHERE group_hash IN (SELECT group_hash FROM groups) GROUP BY group_hash
 ), hourly AS (
     SELECT group_hash, array_agg(hour ORDER BY hour) AS hours, array_agg(n ORDER BY hour) AS counts
     FROM (SELECT group_hash, hour, sum(calls)::bigint AS n FROM parts
@@ -89,12 +98,13 @@ WITH parts (group_hash, app_type, status, signature, site_id, hour, calls, pendi
     SELECT group_hash, sum(n)::bigint
     FROM ({pending}) p (group_hash, n) GROUP BY group_hash
 )
-SELECT g.app_type, g.status, g.signature, g.count, g.pending + coalesce(p.n, 0), g.sites,
+SELECT n.app_type, n.status, n.signature, g.count, g.pending + coalesce(p.n, 0), g.sites,
        g.first_seen, g.last_seen,
        (SELECT r.error_message FROM {runs} r
         WHERE r.id = g.newest_id AND r.created_at = g.last_seen),
        h.hours, h.counts
 FROM groups g
+JOIN names n USING (group_hash)
 JOIN hourly h USING (group_hash)
 LEFT JOIN pending p USING (group_hash)
-ORDER BY g.count DESC, g.last_seen DESC, g.app_type, g.status, g.signature
+ORDER BY g.count DESC, g.last_seen DESC, g.group_hash

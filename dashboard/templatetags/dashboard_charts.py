@@ -12,7 +12,7 @@ from django.templatetags.l10n import unlocalize
 from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
 register = template.Library()
 
@@ -146,7 +146,7 @@ def failure_sparkline(hourly: list[dict], width: int = 160, height: int = 28) ->
     bars = []
     for index, (label, count) in enumerate(bins):
         bar_height = max(count / peak * height, 1 if count else 0)
-        title = escape(template % {"hour": label, "n": intcomma(count)})
+        title = escape(template % {"hour": label, "n": _count_text(count, get_language())})
         x = f"{index * step:.2f}"
         bars.append(
             f'<g class="spark-hour" tabindex="0"><title>{title}</title>'
@@ -174,3 +174,9 @@ def _bin_label(first: dt.datetime, last: dt.datetime | None, zone: str) -> str:
     if last is not None:
         label += (timezone.localtime(last) + dt.timedelta(hours=1)).strftime("–%H:00")
     return label
+
+
+@lru_cache(maxsize=4096)
+def _count_text(count: int, language: str | None) -> str:
+    """``intcomma(count)`` in ``language``: a page's sparklines repeat the same counts."""
+    return intcomma(count)

@@ -53,6 +53,10 @@ def capped_text(count: int) -> str:
     return intcomma(count)
 
 
+# The fragment of a list page: templates/aimonitor/list_page.html's results block.
+LIST_RESULTS = "list_page:results"
+
+
 class HtmxTemplateMixin:
     """Full page normally; the named partial ``htmx_partial`` for HTMX requests."""
 
@@ -65,8 +69,12 @@ class HtmxTemplateMixin:
         return bool(self.htmx_partial and htmx and not htmx.history_restore_request)
 
     def get_template_names(self) -> list[str]:
-        """The page, or its partial when HTMX asks for a fragment."""
-        if self.is_fragment():
+        """The page, or its partial when HTMX asks for a fragment.
+
+        A list page (``aimonitor/list_page.html``) draws its fragment itself: it names
+        no partial (``htmx_partial = LIST_RESULTS``) and renders only its results block.
+        """
+        if self.is_fragment() and self.htmx_partial != LIST_RESULTS:
             return [f"{self.template_name}#{self.htmx_partial}"]
         return [self.template_name]
 
@@ -438,7 +446,7 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
 
     model = None
     filter_form_class = FilterForm
-    htmx_partial = "results"
+    htmx_partial = LIST_RESULTS
     csv_filename = "export.csv"  # its stem names the file: runs_site-2_2026-11-28.csv
     csv_fields: list[str] = []  # never request_prompt / response_text
 
@@ -500,6 +508,9 @@ class FilteredListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         form = kwargs["form"]
         params = form.active_params()
+        page = kwargs.get("page")
+        context["object_list"] = page.object_list if page is not None else []  # the rows
+        context["count_cap"] = COUNT_CAP
         context["filter_params"] = params  # for hidden inputs of bulk-action forms
         context["query_string"] = urlencode(params)
         context["csv_query_string"] = urlencode({**params, "format": "csv"})

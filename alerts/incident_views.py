@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
@@ -108,5 +109,5 @@ class IncidentAckView(LoginRequiredMixin, View):
             )
         back = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
-            back = "/incidents/"
+            back = reverse("incidents:list")
         return redirect(back)

@@ -273,7 +273,8 @@ class ConfirmBatchView(BatchView):
             )
             % {"count": number_format(count, force_grouping=True)},
         )
-        return HttpResponseRedirect("/jobs/?" + urlencode({"batch": confirmed.batch_id}))
+        query = urlencode({"batch": confirmed.batch_id})
+        return HttpResponseRedirect(f"{reverse('dashboard:jobs')}?{query}")
 
     def render_over_budget(self, batch_id: str, refusal: BatchRefused):
         """The confirmation page again, asking for the tick."""

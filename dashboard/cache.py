@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.validators import RegexValidator
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -145,4 +146,4 @@ class CacheListView(FilteredListView):
         )
         params = {"site": site, "cache_type": cache_type, "target_id": member_id}
         query = urlencode({name: value for name, value in params.items() if value is not None})
-        return redirect(f"/cache/?{query}")
+        return redirect(f"{reverse('dashboard:cache')}?{query}")

@@ -17,12 +17,14 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from aimonitor.access import visible_site_ids
 from aimonitor.listing import (
+    LIST_RESULTS,
     CodeField,
     FilterForm,
     HtmxTemplateMixin,
@@ -99,7 +101,7 @@ class FailureFilterForm(TimeRangeForm, FilterForm):
 
 class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
     template_name = "dashboard/failures.html"
-    htmx_partial = "results"
+    htmx_partial = LIST_RESULTS
     http_method_names = ["get", "head", "options"]
 
     def get_form(self) -> FailureFilterForm:
@@ -137,10 +139,13 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
             return JsonResponse(body, encoder=DashboardEncoder)
         if request.GET.get("format") == "csv":
             return self.render_csv(groups, form)
+        alerts_url = reverse("alerts:list")
         for group in groups:
-            group["alerts_url"] = "/alerts/?" + urlencode(group_filter(form, group, "all"))
+            group["alerts_url"] = f"{alerts_url}?{urlencode(group_filter(form, group, 'all'))}"
             group["action_filter"] = group_filter(form, group, "pending")
-        context = self.get_context_data(form=form, groups=groups, window=window, invalid=False)
+        context = self.get_context_data(
+            form=form, groups=groups, object_list=groups, window=window, invalid=False
+        )
         return self.render_to_response(context)
 
     def render_csv(self, groups: list[dict], form: FailureFilterForm):

@@ -19,6 +19,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -182,6 +183,7 @@ class JobListView(FilteredListView):
         context = super().get_context_data(**kwargs)
         form = kwargs["form"]
         context["can_retry"] = self.request.user.has_perm(RETRY_PERMISSION)
+        context["bulk_limit"] = BULK_LIMIT
         if not kwargs.get("invalid"):
             site = form.cleaned_data.get("site")
             context["batch"] = form.cleaned_data.get("batch")
@@ -344,7 +346,7 @@ class JobListView(FilteredListView):
 
 def list_url(params: dict) -> str:
     """The jobs list with these filters."""
-    return "/jobs/" + (f"?{urlencode(params)}" if params else "")
+    return reverse("dashboard:jobs") + (f"?{urlencode(params)}" if params else "")
 
 
 def latest_copy(job_id: int) -> int | None:
@@ -384,7 +386,7 @@ class JobDetailView(LoginRequiredMixin, DetailView):
             history=retry_history([job.pk])[job.pk],
             can_retry=self.request.user.has_perm(RETRY_PERMISSION),
             back_params=origin,
-            back_url=list_url(origin) if origin is not None else "/jobs/",
+            back_url=list_url(origin if origin is not None else {}),
             retried_as=latest_copy(job.pk),
             unfinished=job.status in UNFINISHED,
             # A fresh one-time key per page view: a second submit of this form is a no-op.

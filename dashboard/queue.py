@@ -23,6 +23,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView
 
@@ -121,10 +122,11 @@ def health(jobs, now: dt.datetime | None = None) -> dict:
     }
 
 
-def list_params(site: int | None, path: str = "/jobs/", **params) -> str:
+def list_params(site: int | None, path: str = "", **params) -> str:
     """The jobs list narrowed to a figure (``params``), keeping the chosen site."""
     if site is not None:
         params = {"site": site, **params}
+    path = path or reverse("dashboard:jobs")
     return path + ("?" + urlencode(params) if params else "")
 
 
@@ -157,7 +159,7 @@ def health_context(user, site: int | None) -> dict:
 
 
 def health_url(site: int | None) -> str:
-    return list_params(site, "/jobs/health/")
+    return list_params(site, reverse("dashboard:jobs_health"))
 
 
 class HealthPanelView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):

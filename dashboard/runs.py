@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Q
 from django.db.models.functions import Length
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView
@@ -142,7 +143,8 @@ class RunDetailView(LoginRequiredMixin, DetailView):
         """The member's other calls at the same site."""
         if run.member_id is None:
             return None
-        return "/runs/?" + urlencode({"member_id": run.member_id, "site": run.site_id})
+        query = urlencode({"member_id": run.member_id, "site": run.site_id})
+        return f"{reverse('dashboard:runs')}?{query}"
 
     def alert_url(self, run: RunLog) -> str:
         """The alerts list narrowed to this call's app, site and local day."""
@@ -150,4 +152,4 @@ class RunDetailView(LoginRequiredMixin, DetailView):
         if is_moment(run.created_at):
             day = timezone.localdate(run.created_at).isoformat()
             params.update(date_from=day, date_to=day)
-        return "/alerts/?" + urlencode(params)
+        return f"{reverse('alerts:list')}?{urlencode(params)}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -41,17 +42,17 @@ def link(incident: Incident) -> str:
         params["site"] = incident.site_id
     if rule.kind == AlertRule.Kind.STUCK_JOBS:
         params["status"] = "pending"
-        return f"{settings.BASE_URL}/jobs/?{urlencode(params)}"
+        return f"{settings.BASE_URL}{reverse('dashboard:jobs')}?{urlencode(params)}"
     if rule.kind == AlertRule.Kind.BUDGET:
-        return f"{settings.BASE_URL}/"
+        return f"{settings.BASE_URL}{reverse('dashboard:index')}"
     if incident.app_type:
         params["app_type"] = incident.app_type
     since = incident.started_at - dt.timedelta(minutes=incident.window_minutes)
     params["since"] = timezone.localtime(since).strftime("%Y-%m-%dT%H:%M")
-    page = (
-        "/runs/"
+    page = reverse(
+        "dashboard:runs"
         if rule.kind in (AlertRule.Kind.LATENCY_P95, AlertRule.Kind.SILENCE)
-        else "/failures/"
+        else "dashboard:failures"
     )
     return f"{settings.BASE_URL}{page}?{urlencode(params)}"
 

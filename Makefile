@@ -31,7 +31,7 @@ PARTITIONED_TESTS := tests/test_dashboard_figures.py tests/test_rollup.py tests/
 	tests/test_jobs.py tests/test_cache.py tests/test_alerts.py tests/test_batch.py \
 	tests/test_dashboard.py tests/test_scoping.py tests/test_create_ai_tables.py \
 	tests/test_concurrency.py tests/test_admin.py tests/test_replica.py tests/test_pgbouncer.py \
-	tests/test_retention.py
+	tests/test_retention.py tests/test_failures.py tests/test_range_figures.py
 
 test-partitioned: $(STAMP)  ## The figure, list and action tests on partitioned AI tables
 	AIMONITOR_TEST_PARTITIONED=1 $(PY) -m pytest $(PARTITIONED_TESTS)

@@ -63,6 +63,10 @@ CREATE INDEX IF NOT EXISTS ai_run_logs_member_created_idx
     ON {schema}.ai_run_logs (member_id, created_at);
 CREATE INDEX IF NOT EXISTS ai_run_logs_status_created_idx
     ON {schema}.ai_run_logs (status, created_at);
+-- Calls with an error text (a minority): /runs/?q=<text> searches only these within its
+-- range, newest first, instead of every call of the range.
+CREATE INDEX IF NOT EXISTS ai_run_logs_error_created_idx
+    ON {schema}.ai_run_logs (created_at, id) WHERE error_message IS NOT NULL;
 -- Alerts are a small fraction of calls: partial indexes keep their pages cheap, and
 -- the INCLUDEd columns let the triage filters and the capped counts be answered
 -- from the index alone. Pending alerts (the default list, the navigation's count,
@@ -99,6 +103,10 @@ CREATE INDEX IF NOT EXISTS ai_trigger_jobs_site_status_idx
 -- The queue's health on /jobs/: jobs finished in the last hour, per minute.
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_finished_idx
     ON {schema}.ai_trigger_jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- A site's jobs of one event type, newest first; and the event types of a site (the
+-- filter's suggestions, by a loose index scan).
+CREATE INDEX IF NOT EXISTS ai_trigger_jobs_site_event_idx
+    ON {schema}.ai_trigger_jobs (site_id, event_type, created_at, id);
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_member_idx
     ON {schema}.ai_trigger_jobs (member_id);
 CREATE INDEX IF NOT EXISTS ai_trigger_jobs_batch_idx

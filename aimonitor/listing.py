@@ -28,6 +28,8 @@ from django.views.generic import TemplateView
 
 from aimonitor.models import SiteName, site_label
 from aimonitor.scope import Scope
+from aimonitor.sites import site_choices
+from aimonitor.skipscan import distinct_values_in_sites
 from aimonitor.timestamps import OutOfRangeTime
 
 PAGE_SIZES = (25, 50, 100)
@@ -113,6 +115,34 @@ class SuggestionsInput(forms.TextInput):
         return format_html('{}<datalist id="{}">{}</datalist>', html, list_id, options)
 
 
+class ScopeSuggestionsInput(SuggestionsInput):
+    """Suggests the distinct values of ``model.column`` in ``user``'s sites (event types,
+    cache types), read by a loose index scan when the input is drawn."""
+
+    def __init__(self, model, column: str, user, attrs=None):
+        super().__init__((), attrs)
+        self.model, self.column, self.user = model, column, user
+
+    def render(self, name, value, attrs=None, renderer=None):
+        self.suggestions = distinct_values_in_sites(
+            self.model, self.column, Scope.for_user(self.user).site_id_list
+        )
+        return super().render(name, value, attrs, renderer)
+
+
+class SiteSelect(forms.Select):
+    """The user's sites by name (``SiteName``); the value stays the site id, so a link or
+    a typed ``?site=`` still works. Its choices are read when it is drawn."""
+
+    def __init__(self, user, attrs=None):
+        super().__init__(attrs)
+        self.user = user
+
+    def get_context(self, name, value, attrs):
+        self.choices = [("", _("All my sites"))] + site_choices(self.user)
+        return super().get_context(name, value, attrs)
+
+
 class CodeField(forms.CharField):
     """A short machine value of an open set (app type, status, event type, ...).
 
@@ -183,6 +213,8 @@ class FilterForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
+        if user is not None and "site" in self.fields:
+            self.fields["site"].widget = SiteSelect(user)
 
     def clean(self):
         data = super().clean()

@@ -17,8 +17,16 @@ def known_site_ids() -> list[int]:
 
 
 def site_choices(user) -> list[tuple[int, str]]:
-    """``[(site_id, label)]`` of the sites ``user`` may see, for selectors."""
+    """``[(site_id, label)]`` of the sites ``user`` may see, for selectors.
+
+    Kept on the user object: the header's picker and a list's site filter draw the same
+    choices in one request."""
+    cached = getattr(user, "_site_choices", None)
+    if cached is not None:
+        return list(cached)
     scope = Scope.for_user(user)
     site_ids = known_site_ids() if scope.is_all_sites else list(scope.site_ids)
     labels = SiteName.objects.labels(site_ids)
-    return [(site_id, labels[site_id]) for site_id in site_ids]
+    choices = [(site_id, labels[site_id]) for site_id in site_ids]
+    user._site_choices = choices
+    return list(choices)

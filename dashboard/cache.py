@@ -12,7 +12,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from aimonitor.bulk import BulkActionMixin, BulkSelectionForm
-from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
+from aimonitor.listing import (
+    BigIntegerField,
+    CodeField,
+    FilteredListView,
+    FilterForm,
+    ScopeSuggestionsInput,
+)
 from aimonitor.models import CacheEntry
 from aimonitor.operations.cache import CONFIRM_LIMIT, invalidate_cache, preview_invalidation
 from aimonitor.operations.refusals import Invalid
@@ -32,6 +38,13 @@ class CacheFilterForm(FilterForm):
     status = CodeField(label=gettext_lazy("Status"), suggestions=CacheEntry.Status.values)
 
     field_order = ["cache_type", "target_id", "status", "site"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.user is not None:
+            widget = ScopeSuggestionsInput(CacheEntry, "cache_type", self.user)
+            self.fields["cache_type"].widget = widget
+
     exact_filters = {"cache_type": "cache_type", "target_id": "target_id", "status": "status"}
 
 

@@ -2,7 +2,8 @@
 
 The range's failures (status failed, timeout or circuit_open) in the user's scope,
 grouped by (app_type, status, error signature), largest group first, then the one
-seen last (``aimonitor.figures.failures``). Each group links to the alerts list narrowed
+seen last (``aimonitor.figures.failures``, read from the failure summaries of
+``aimonitor.summaries.failures``). Each group links to the alerts list narrowed
 to its calls, and its pending alerts are acknowledged or ignored through the alerts
 page's bulk action (same cap, confirmation, audit and refusals).
 """
@@ -19,7 +20,14 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from aimonitor.figures.failures import failure_groups
-from aimonitor.listing import LIST_RESULTS, CodeField, FilterForm, HtmxTemplateMixin
+from aimonitor.listing import (
+    LIST_RESULTS,
+    CodeField,
+    FilterForm,
+    HtmxTemplateMixin,
+    csv_file_name,
+    stream_csv,
+)
 from aimonitor.models import ALERT_STATUSES, RunLog
 from aimonitor.timerange import TimeRangeForm
 from dashboard.overview import DashboardEncoder
@@ -63,7 +71,7 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         form = self.get_form()
         as_json = request.GET.get("format") == "json"
         if not form.is_valid():
-            if as_json:
+            if as_json or request.GET.get("format") == "csv":
                 return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
             return self.render_to_response(
                 self.get_context_data(form=form, invalid=True), status=400
@@ -74,6 +82,8 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         if as_json:
             body = {"since": window.since, "until": window.until, "groups": groups}
             return JsonResponse(body, encoder=DashboardEncoder)
+        if request.GET.get("format") == "csv":
+            return self.render_csv(groups, form)
         alerts_url = reverse("alerts:list")
         for group in groups:
             group["alerts_url"] = f"{alerts_url}?{urlencode(group_filter(form, group, 'all'))}"
@@ -82,6 +92,27 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
             form=form, groups=groups, object_list=groups, window=window, invalid=False
         )
         return self.render_to_response(context)
+
+    def render_csv(self, groups: list[dict], form: FailureFilterForm):
+        """The groups as a CSV download (defused against formulas like every export)."""
+        rows = (
+            [" ".join(map(str, g["sites"])) if f == "sites" else g[f] for f in CSV_FIELDS]
+            for g in groups
+        )
+        return stream_csv(csv_file_name("failures", self.request.user, form), CSV_FIELDS, rows)
+
+
+CSV_FIELDS = [
+    "app_type",
+    "status",
+    "signature",
+    "count",
+    "pending",
+    "sites",
+    "first_seen",
+    "last_seen",
+    "sample_error",
+]
 
 
 def group_filter(form: FailureFilterForm, group: dict, alert_status: str) -> dict:

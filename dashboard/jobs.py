@@ -29,7 +29,13 @@ from django.views.generic import DetailView
 from aimonitor.bulk import BulkActionMixin, BulkSelectionForm
 from aimonitor.deepjson import MAX_DEPTH, pretty
 from aimonitor.figures.queue import stuck_before
-from aimonitor.listing import BigIntegerField, CodeField, FilteredListView, FilterForm
+from aimonitor.listing import (
+    BigIntegerField,
+    CodeField,
+    FilteredListView,
+    FilterForm,
+    ScopeSuggestionsInput,
+)
 from aimonitor.localtime import local_today
 from aimonitor.models import TriggerJob
 from aimonitor.operations.jobs import (
@@ -87,6 +93,12 @@ class JobFilterForm(FilterForm):
         coerce=lambda value: value == "yes",
         empty_value=None,
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.user is not None:
+            widget = ScopeSuggestionsInput(TriggerJob, "event_type", self.user)
+            self.fields["event_type"].widget = widget
 
     field_order = [
         "event_type",

@@ -219,3 +219,186 @@ def test_group_link_keeps_site_and_range(client, alice, failures):
     query = parse_qs(urlparse(group["alerts_url"]).query)
     assert query["range"] == ["6h"] and query["site"] == ["1"]
     assert query["alert_status"] == ["all"]
+
+
+# --- Closed hours read from the failure rollups (aimonitor/summaries/failures.py) -------
+
+MESSAGES = (
+    "Timeout after 3000 ms (member 17)",
+    "Timeout  after 12 ms\n(member 4)",
+    None,
+    "upstream returned 500",
+    "rate limited (429) for site 2",
+    "  ",
+)
+FAILED_STATUSES = ("failed", "timeout", "circuit_open")
+ALERT_STATES = (None, "pending", "acknowledged", "ignored")
+
+FULL_ORACLE = """
+SELECT app_type, status, sig, count(*),
+       count(*) FILTER (WHERE alert_status IS NULL OR alert_status = 'pending'),
+       array_agg(DISTINCT site_id ORDER BY site_id), min(created_at), max(created_at),
+       (array_agg(error_message ORDER BY created_at DESC, id DESC))[1]
+FROM (SELECT *, left(btrim(regexp_replace(regexp_replace(coalesce(error_message, ''),
+             '[0-9]+', '#', 'g'), E'[ \\t\\n\\r\\f\\v]+', ' ', 'g'), ' '), 200) AS sig
+      FROM biz.ai_run_logs
+      WHERE status IN ('failed', 'timeout', 'circuit_open')
+        AND created_at >= %(since)s AND created_at < %(until)s AND site_id = ANY(%(sites)s)) f
+GROUP BY 1, 2, 3
+"""
+HOURLY_ORACLE = """
+SELECT app_type, status, left(btrim(regexp_replace(regexp_replace(coalesce(error_message, ''),
+       '[0-9]+', '#', 'g'), E'[ \\t\\n\\r\\f\\v]+', ' ', 'g'), ' '), 200),
+       date_trunc('hour', created_at, %(zone)s), count(*)
+FROM biz.ai_run_logs
+WHERE status IN ('failed', 'timeout', 'circuit_open')
+  AND created_at >= %(since)s AND created_at < %(until)s AND site_id = ANY(%(sites)s)
+GROUP BY 1, 2, 3, 4
+"""
+
+
+def local_midnight(days_back: int = 0) -> dt.datetime:
+    day = timezone.localdate() - dt.timedelta(days=days_back)
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
+
+
+def add_failures(count: int, now: dt.datetime) -> None:
+    rows = [
+        RunLog(
+            site_id=1 + i % 3,
+            app_type=("app1_chat", "app3_clue")[i % 2],
+            trigger_type="event",
+            status=(FAILED_STATUSES + ("success",))[i % 4],
+            error_message=MESSAGES[(i // 4) % len(MESSAGES)],
+            alert_status=ALERT_STATES[(i // 3) % len(ALERT_STATES)],
+            latency_ms=None if i % 5 == 0 else 100 + i,
+            # The same created_at for some calls: the newest is then the largest id.
+            created_at=now - dt.timedelta(minutes=(i * 41) % (60 * 24 * 8), seconds=i % 2),
+        )
+        for i in range(count)
+    ]
+    for moment in (local_midnight(1), local_midnight(1) - dt.timedelta(microseconds=1)):
+        rows.append(
+            RunLog(
+                site_id=1,
+                app_type="app1_chat",
+                trigger_type="event",
+                status="timeout",
+                error_message="Timeout after 7 ms (member 1)",
+                created_at=moment,
+            )
+        )
+    RunLog.objects.bulk_create(rows)
+
+
+def full_oracle(window, sites) -> dict:
+    params = {
+        "since": window.since,
+        "until": window.until,
+        "sites": sites,
+        "zone": str(timezone.get_default_timezone()),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(FULL_ORACLE, params)
+        groups = {tuple(row[:3]): list(row[3:]) for row in cursor.fetchall()}
+        cursor.execute(HOURLY_ORACLE, params)
+        hourly = {}
+        for app, status, sig, hour, n in cursor.fetchall():
+            hourly.setdefault((app, status, sig), {})[hour] = n
+    return groups, hourly
+
+
+def check_groups(window, sites, site_ids) -> None:
+    from aimonitor.figures.failures import failure_groups
+    from aimonitor.scope import Scope
+
+    scope = Scope.everything() if site_ids is None else Scope.of_sites(site_ids)
+    got = failure_groups(scope, window)
+    expected, hourly = full_oracle(window, sites)
+    assert len(got) == len(expected)
+    for group in got:
+        key = (group["app_type"], group["status"], group["signature"])
+        count, pending, group_sites, first, last, sample = expected[key]
+        assert (group["count"], group["pending"], group["sites"]) == (count, pending, group_sites)
+        assert (group["first_seen"], group["last_seen"]) == (first, last)
+        assert group["sample_error"] == sample, key
+        per_hour = {h["hour"]: h["count"] for h in group["hourly"] if h["count"]}
+        assert per_hour == hourly[key], key
+    order = [(-g["count"], -g["last_seen"].timestamp()) for g in got]
+    assert order == sorted(order)
+
+
+@pytest.mark.parametrize("sites", [None, [1], [2, 3]])
+def test_groups_from_the_rollups_match_the_oracle(db, settings, sites):
+    from aimonitor import summaries as rollup
+    from aimonitor.models import FailureRollup
+    from aimonitor.timerange import TimeRange
+
+    settings.ROLLUP_LAG_SECONDS = 0
+    now = timezone.now()
+    add_failures(900, now)
+    rollup.refresh()
+    state = rollup.refresh()
+    assert state.covered_until is not None and FailureRollup.objects.exists()
+    # Late calls: created in closed hours after they were summed (read raw, by id).
+    for hours in (5, 30):
+        make_run(
+            site_id=1,
+            app_type="app3_clue",
+            status="timeout",
+            error_message="Timeout after 1 ms (member 2)",
+            created_at=now - dt.timedelta(hours=hours),
+        )
+    all_sites = sites or [1, 2, 3]
+    windows = [
+        TimeRange.last("24h", now),
+        TimeRange.last("7d", now),
+        TimeRange.last("15m", now),
+        TimeRange(local_midnight(1), local_midnight(0)),  # the midnight call in, not before
+        TimeRange(local_midnight(2) + dt.timedelta(minutes=7), now - dt.timedelta(minutes=3)),
+        TimeRange(now - dt.timedelta(days=40), now - dt.timedelta(days=35)),  # nothing
+    ]
+    for window in windows:
+        check_groups(window, all_sites, sites)
+    # Acknowledging and reopening alerts changes the pending counts at once.
+    failed = RunLog.objects.alerts()
+    handled = failed.filter(alert_status__isnull=True).order_by("id")[:60]
+    reopened = failed.filter(alert_status="ignored").order_by("-id")[:40]
+    assert RunLog.objects.filter(pk__in=list(handled.values_list("pk", flat=True))).update(
+        alert_status="acknowledged"
+    )
+    assert RunLog.objects.filter(pk__in=list(reopened.values_list("pk", flat=True))).update(
+        alert_status="pending"
+    )
+    for window in windows[:2]:
+        check_groups(window, all_sites, sites)
+    # A second refresh adopts the late calls into their hours: the same groups.
+    rollup.refresh()
+    check_groups(windows[1], all_sites, sites)
+
+
+def test_groups_export_as_csv_defused_against_formulas(client, alice, failures):
+    make_run(
+        app_type="app1_chat",
+        status="failed",
+        site_id=2,
+        error_message="=HYPERLINK(1)",
+        created_at=ago(minutes=5),
+    )
+    client = client_for(client, alice)
+    response = client.get("/failures/?format=csv&range=24h")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "failures_" in response["Content-Disposition"]
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[0] == (
+        "app_type,status,signature,count,pending,sites,first_seen,last_seen,sample_error"
+    )
+    timeouts = next(line for line in lines if line.startswith("app3_clue,timeout,"))
+    assert timeouts.split(",")[2:6] == ["Timeout after # ms (member #)", "3", "2", "1 2"]
+    assert timeouts.endswith("Timeout after 12 ms (member 99)")
+    assert any(line.startswith("app1_chat,failed,'=HYPERLINK(#)") for line in lines)
+    assert any(line.endswith(",'=HYPERLINK(1)") for line in lines)
+    assert len(lines) == 1 + len(client.get("/failures/?format=json").json()["groups"])
+    assert client.get("/failures/?format=csv&range=2d").status_code == 400
+    assert 'href="?format=csv"' in client.get("/failures/").content.decode()

@@ -142,7 +142,7 @@ GET_PAGES = {
         **RANGE_FIELDS,
         "app_type": ("app1_chat",),
         "status": ("failed", "timeout", "success"),
-        "format": ("json",),
+        "format": ("json", "csv"),
     },
     "/dashboard/panels/today/": {"site": ("1",)},
     "/dashboard/panels/recent_alerts/": {"site": ("1",)},

@@ -471,6 +471,7 @@ EXPORTS = [
         ("/runs/", {"q": "error"}),
         ("/alerts/", {"alert_status": "all", "status": "failed", "error": "own error"}),
         ("/failures/", {"format": "json"}),
+        ("/failures/", {"format": "csv"}),
         ("/failures/", {"status": "timeout", "app_type": "app1_chat"}),
     )
 ]

@@ -2,29 +2,24 @@
 
 The failures (status failed, timeout or circuit_open) of a scope created in a window,
 grouped by (app_type, status, error signature), largest group first, then the one seen
-last. One statement (``failure_groups.sql``) reads the groups, the newest message of each
-and their counts per local hour (the sparkline).
+last. One statement reads the groups, the newest message of each and their counts per
+local hour (the sparkline): closed hours from the failure summaries, the rest raw
+(``aimonitor.summaries.failures``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.utils import timezone
 
-from aimonitor.db_router import reading
-from aimonitor.models import ALERT_STATUSES, RunLog
 from aimonitor.scope import Scope
-from aimonitor.signature import signature_sql
-from aimonitor.sqlfiles import sql_beside
+from aimonitor.summaries import failures
 from aimonitor.timerange import TimeRange
 
 # A page of groups: more distinct failures than this are narrowed by a filter.
 MAX_GROUPS = 200
 HOUR = dt.timedelta(hours=1)
-
-GROUPS_SQL = sql_beside(__file__, "failure_groups.sql")
 
 
 def hour_starts(window: TimeRange) -> list[dt.datetime]:
@@ -45,31 +40,9 @@ def failure_groups(
     statuses: list[str] | None = None,
 ) -> list[dict]:
     """The groups of the failures of ``scope`` created in ``window``."""
-    where, params = (
-        [],
-        {
-            "statuses": list(statuses or ALERT_STATUSES),
-            "since": window.since,
-            "until": window.until,
-            "zone": str(settings.TIME_ZONE),
-            "limit": MAX_GROUPS,
-        },
+    rows = failures.groups(
+        scope, (window.since, window.until), MAX_GROUPS, app_type=app_type, statuses=statuses
     )
-    if not scope.is_all_sites:
-        where.append("AND site_id = ANY(%(sites)s)")
-        params["sites"] = scope.site_id_list
-    if app_type:
-        where.append("AND app_type = %(app_type)s")
-        params["app_type"] = app_type
-    connection = reading(RunLog)  # the replica when there is one (aimonitor/db_router.py)
-    sql = GROUPS_SQL.format(
-        signature=signature_sql("error_message"),
-        runs=connection.ops.quote_name(RunLog._meta.db_table),
-        scope=" ".join(where),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     slots = hour_starts(window)
     groups = []
     for row in rows:

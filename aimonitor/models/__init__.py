@@ -5,7 +5,8 @@
 - ``access``: which sites a user may see (``SiteAccess``) and the sites' names
 - ``audit``: the audit trail (``AuditEvent``)
 - ``writes``: one-time keys, job retries and pending batches
-- ``summaries``: the hourly rollups of ``ai_run_logs`` and their state
+- ``summaries``: the hourly rollups of ``ai_run_logs`` (calls, latency buckets, failure
+  groups) and their state
 - ``pricing``: prices per app type (``AppPrice``)
 """
 
@@ -23,7 +24,10 @@ from aimonitor.models.ai import (
 from aimonitor.models.audit import AuditEvent, AuditEventQuerySet
 from aimonitor.models.pricing import AppPrice
 from aimonitor.models.summaries import (
+    FailureCall,
+    FailureRollup,
     RollupState,
+    RunAppLatencyDay,
     RunAppLatencyRollup,
     RunLatencyRollup,
     RunRollup,
@@ -37,10 +41,13 @@ __all__ = [
     "AuditEvent",
     "AuditEventQuerySet",
     "CacheEntry",
+    "FailureCall",
+    "FailureRollup",
     "JobRetry",
     "OnceToken",
     "PendingBatch",
     "RollupState",
+    "RunAppLatencyDay",
     "RunAppLatencyRollup",
     "RunLatencyRollup",
     "RunLog",

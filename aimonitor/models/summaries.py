@@ -95,3 +95,78 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups until {self.covered_until}, ids <= {self.max_id}"
+
+
+class FailureRollup(models.Model):
+    """Failures of one local hour, site, app type, status and error signature (SPEC.md §8):
+    how many, the first and last seen, and the id of the newest (its message is read by
+    id). What ``/failures/`` reads for closed hours. Kept with the rollups."""
+
+    hour = models.DateTimeField()
+    site_id = models.BigIntegerField()
+    app_type = models.CharField(max_length=64)
+    status = models.CharField(max_length=32)
+    signature = models.CharField(max_length=200)
+    group_hash = models.BigIntegerField()  # of (app_type, status, signature), as FailureCall's
+    calls = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    newest_id = models.BigIntegerField()  # the call with the largest (created_at, id)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "site_id", "app_type", "status", "signature"],
+                name="failure_rollup_hour_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} {self.app_type} {self.status}"
+
+
+class FailureCall(models.Model):
+    """Each summed failure's group, as a hash of (app type, status, signature): the
+    pending count of a group is then a join of the pending-alerts index with this
+    table, rather than the signature computed again for every pending call."""
+
+    created_at = models.DateTimeField()
+    run_id = models.BigIntegerField()
+    group_hash = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_at", "run_id"],
+                include=["group_hash"],
+                name="failure_call_created_run",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}: group {self.group_hash}"
+
+
+class RunAppLatencyDay(models.Model):
+    """``RunAppLatencyRollup``'s buckets summed per local day: a range's p95 (and each
+    app's) over whole days reads one row per bucket and day, not 24 (aimonitor/summaries/
+    latency.py)."""
+
+    day = models.DateTimeField()  # the start of a local day in AIMONITOR_TIME_ZONE
+    site_id = models.BigIntegerField()
+    app_type = models.CharField(max_length=64)
+    bucket = models.IntegerField()
+    calls = models.BigIntegerField(default=0)
+    min_ms = models.IntegerField()
+    max_ms = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "site_id", "app_type", "bucket"],
+                name="run_app_latency_day_site_app_bucket",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} site {self.site_id} {self.app_type} bucket {self.bucket}"

@@ -94,7 +94,10 @@ def refresh(
     (STEP_HOURS of hours, STEP_IDS of ids); ``unbounded`` catches up at once (the
     command line).
     """
+    from aimonitor.summaries import failures, latency  # they read through this package
+
     sql = REFRESH_SQL.format(
+        summary_ctes=failures.refresh_ctes() + latency.refresh_ctes(bucket_sql("latency_ms")),
         state=quoted_table(RollupState),
         runs=quoted_table(RunLog),
         rollup=quoted_table(RunRollup),
@@ -146,6 +149,10 @@ def rebuild() -> None:
         RunRollup.objects.all().delete()
         RunLatencyRollup.objects.all().delete()
         RunAppLatencyRollup.objects.all().delete()
+        from aimonitor.summaries import failures, latency
+
+        failures.forget()
+        latency.forget()
         RollupState.objects.update_or_create(
             pk=1, defaults={"covered_until": None, "max_id": 0, "seen_id": 0, "seen_at": None}
         )

@@ -17,6 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from aimonitor.db_router import read_alias
 from aimonitor.models import RollupState, RunAppLatencyRollup, RunLatencyRollup, RunLog, RunRollup
+from aimonitor.summaries import latency
 from aimonitor.summaries.keeping import (
     FAILED,
     HOUR,
@@ -108,7 +109,8 @@ class _Query:
         for key, (since, until) in windows.items():
             how = split(since, until, self.state)
             if how.hours:
-                self.add(rollup_part, key=key, a=how.hours[0], b=how.hours[1])
+                a, b = how.hours
+                self.add(rollup_part, key=key, a=a, b=b, **latency.whole_days(a, b))
             for a, b in how.raw:
                 self.add(raw_part, key=key, a=a, b=b)
             if how.late:
@@ -192,15 +194,13 @@ def _add_latencies(query: _Query, windows: dict[str, tuple], by: str = "window")
     ``by="app"``); the statement that merges them."""
     runs, bucket = quoted_table(RunLog), bucket_sql("latency_ms")
     if by == "app":
-        latency, key = quoted_table(RunAppLatencyRollup), "app_type"
+        hours, key = quoted_table(RunAppLatencyRollup), "app_type"
     else:
-        latency, key = quoted_table(RunLatencyRollup), "%(key)s"
+        hours, key = quoted_table(RunLatencyRollup), "%(key)s"
     query.group = "latencies"
     query.windows(
         windows,
-        f"""SELECT {key}, bucket, sum(calls), min(min_ms), max(max_ms)
-            FROM {latency} WHERE hour >= %(a)s AND hour < %(b)s {query.site_clause}
-            GROUP BY 1, 2""",
+        latency.rollup_part(key, hours, query.site_clause),
         f"""SELECT {key}, {bucket}, count(*), min(latency_ms), max(latency_ms)
             FROM {runs} WHERE created_at >= %(a)s AND created_at < %(b)s
             AND latency_ms IS NOT NULL {query.site_clause} GROUP BY 1, 2""",

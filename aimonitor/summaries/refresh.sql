@@ -48,12 +48,14 @@ WITH created AS (
     FROM stepped
 ), fresh AS (
     -- The hours closing now, and the late calls of hours already closed.
-    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms FROM {runs}
+    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms, id,
+           error_message FROM {runs}
     WHERE created_at >= (SELECT old_until FROM plan)
       AND created_at < (SELECT new_until FROM plan)
       AND id <= (SELECT new_max FROM plan)
     UNION ALL
-    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms FROM {runs}
+    SELECT created_at, site_id, app_type, status, tokens_used, latency_ms, id,
+           error_message FROM {runs}
     WHERE id > (SELECT old_max FROM plan) AND id <= (SELECT new_max FROM plan)
       AND created_at < (SELECT old_until FROM plan)
 ), calls AS (
@@ -91,7 +93,7 @@ WITH created AS (
         calls = l.calls + excluded.calls,
         min_ms = least(l.min_ms, excluded.min_ms),
         max_ms = greatest(l.max_ms, excluded.max_ms)
-), saved AS (
+), {summary_ctes} saved AS (
     UPDATE {state} SET covered_until = plan.new_until, max_id = plan.new_max,
                        seen_id = plan.new_seen, seen_at = plan.new_seen_at
     FROM plan

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.template.defaultfilters import floatformat
 from django.templatetags.l10n import unlocalize
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext
 
 register = template.Library()
 
@@ -127,16 +129,15 @@ SPARK_BARS = 48
 @register.simple_tag
 def failure_sparkline(hourly: list[dict], width: int = 160, height: int = 28) -> str:
     """Bars of failures per hour (or per bin of hours); each bar says its time and count on
-    hover and keyboard focus. Built in Python: a page holds up to MAX_GROUPS of them."""
+    hover and keyboard focus. Built in Python: a page holds up to MAX_GROUPS of them, all
+    over the same hours (so each bin's label is made once per page, not once per group)."""
     size = max(1, -(-len(hourly) // SPARK_BARS))
+    zone = str(timezone.get_current_timezone())
     bins = []
     for start in range(0, len(hourly), size):
         part = hourly[start : start + size]
-        first = timezone.localtime(part[0]["hour"])
-        label = first.strftime("%Y-%m-%d %H:00")
-        if len(part) > 1:
-            last = timezone.localtime(part[-1]["hour"]) + dt.timedelta(hours=1)
-            label += last.strftime("–%H:00")
+        last = part[-1]["hour"] if len(part) > 1 else None
+        label = _bin_label(part[0]["hour"], last, zone)
         bins.append((label, sum(slot["count"] for slot in part)))
     peak = max((count for _, count in bins), default=0) or 1
     step = width / max(len(bins), 1)
@@ -145,23 +146,15 @@ def failure_sparkline(hourly: list[dict], width: int = 160, height: int = 28) ->
     bars = []
     for index, (label, count) in enumerate(bins):
         bar_height = max(count / peak * height, 1 if count else 0)
+        title = escape(template % {"hour": label, "n": _count_text(count, get_language())})
+        x = f"{index * step:.2f}"
         bars.append(
-            (
-                template % {"hour": label, "n": intcomma(count)},
-                f"{index * step:.2f}",
-                bar_width,
-                height,
-                f"{height - bar_height:.2f}",
-                f"{bar_height:.2f}",
-            )
+            f'<g class="spark-hour" tabindex="0"><title>{title}</title>'
+            f'<rect class="spark-slot" x="{x}" y="0" width="{bar_width}" height="{height}"/>'
+            f'<rect class="chart-bar" x="{x}" y="{height - bar_height:.2f}" '
+            f'width="{bar_width}" height="{bar_height:.2f}"/></g>'
         )
-    inner = format_html_join(
-        "",
-        '<g class="spark-hour" tabindex="0"><title>{0}</title>'
-        '<rect class="spark-slot" x="{1}" y="0" width="{2}" height="{3}"/>'
-        '<rect class="chart-bar" x="{1}" y="{4}" width="{2}" height="{5}"/></g>',
-        bars,
-    )
+    inner = mark_safe("".join(bars))  # numbers, and titles escaped above
     return format_html(
         '<svg class="chart sparkline" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
         'aria-label="{}">{}</svg>',
@@ -172,3 +165,18 @@ def failure_sparkline(hourly: list[dict], width: int = 160, height: int = 28) ->
         gettext("Failures per hour"),
         inner,
     )
+
+
+@lru_cache(maxsize=4096)
+def _bin_label(first: dt.datetime, last: dt.datetime | None, zone: str) -> str:
+    """ "2026-11-28 14:00" for one hour, "2026-11-28 14:00–17:00" for a bin of hours."""
+    label = timezone.localtime(first).strftime("%Y-%m-%d %H:00")
+    if last is not None:
+        label += (timezone.localtime(last) + dt.timedelta(hours=1)).strftime("–%H:00")
+    return label
+
+
+@lru_cache(maxsize=4096)
+def _count_text(count: int, language: str | None) -> str:
+    """``intcomma(count)`` in ``language``: a page's sparklines repeat the same counts."""
+    return intcomma(count)

@@ -12,7 +12,26 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
+from aimonitor.models import (
+    FailureCall,
+    FailureRollup,
+    RollupState,
+    RunAppLatencyDay,
+    RunAppLatencyRollup,
+    RunLatencyRollup,
+    RunRollup,
+)
 from aimonitor.summaries import keeping
+
+SUMMARY_MODELS = (
+    RunRollup,
+    RunLatencyRollup,
+    RunAppLatencyRollup,
+    RunAppLatencyDay,
+    FailureRollup,
+    FailureCall,
+    RollupState,
+)
 
 
 class Command(BaseCommand):
@@ -38,6 +57,7 @@ class Command(BaseCommand):
             refresh()  # places the first closed hour, notes the newest id
             time.sleep(keeping.LAG_SECONDS)
             state = refresh(lag=keeping.LAG_SECONDS)
+        analyze_summaries()
         self.stdout.write(
             f"Rollups hold the calls created before {state.covered_until} with ids up to "
             f"{state.max_id:,} ({time.monotonic() - started:.1f} s)."
@@ -54,3 +74,12 @@ def refresh(**options) -> keeping.State:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = 0")
         return keeping.refresh(unbounded=True, **options)
+
+
+def analyze_summaries() -> None:
+    """Statistics for the summaries just filled in bulk: until autovacuum comes by, the
+    planner would take them for empty and pick plans that read the failure groups several
+    times slower (measured at ten million calls, docs/BENCHMARKS.md)."""
+    with connection.cursor() as cursor:
+        for model in SUMMARY_MODELS:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")

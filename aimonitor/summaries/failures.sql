@@ -56,10 +56,11 @@ GROUP BY app_type, status, signature, site_id, hour
 
 -- name: summed_pending
 -- The pending alerts of closed hours by group: the pending-alerts index joined with each
--- summed failure's group (no signature computed).
+-- summed failure's group (no signature computed). The status and alert_status tests are
+-- the partial index's own predicate (ai_tables.sql), so the planner can use it.
 SELECT c.group_hash, count(*)
 FROM {runs} r JOIN {failure_call} c ON c.created_at = r.created_at AND c.run_id = r.id
-WHERE r.status IN ('failed', 'timeout', 'circuit_open')
+WHERE {failed}
   AND (r.alert_status IS NULL OR r.alert_status = 'pending')
   AND r.created_at >= %(a)s AND r.created_at < %(b)s AND r.id <= %(planned_max)s
   AND c.created_at >= %(a)s AND c.created_at < %(b)s {site_filter}

@@ -1,5 +1,6 @@
-"""The worker's pass (SPEC.md §10): bring the dashboard's summaries up to date, evaluate
-the rules, open/remind/resolve incidents and queue their deliveries.
+"""The worker's pass (SPEC.md §10): bring the dashboard's summaries up to date (the
+failure groups' pending counts too), evaluate the rules, open/remind/resolve incidents
+and queue their deliveries.
 
 Run by procrastinate's periodic task every AIMONITOR_WORKER_INTERVAL_SECONDS (deferred
 once per tick whatever the number of workers) and by ``run_worker --once``.
@@ -22,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from aimonitor.models import RollupState
-from aimonitor.summaries import keeping
+from aimonitor.summaries import failures, keeping
 from alerts.incidents import PassResult, run_pass
 from alerts.models import Delivery
 
@@ -81,6 +82,11 @@ def work_pass(enqueue, now: dt.datetime | None = None) -> WorkerPass:
     steps, current = catch_up_rollups()
     if not current:
         logger.warning("Rollups not caught up after %s steps; the next pass goes on.", steps)
+    # The failure groups' pending counts of hours triaged since the last pass (until
+    # then /failures/ counts those hours live).
+    recounted = failures.count_pending()
+    if recounted:
+        logger.info("Pending alerts counted again in %s hours and sites.", recounted)
     result = run_pass(now, enqueue=enqueue)
     requeued = forgotten_deliveries(timezone.now())
     if requeued:

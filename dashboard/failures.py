@@ -16,10 +16,11 @@ from django import forms
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
-from aimonitor.figures.failures import failure_groups
+from aimonitor.figures.failures import FailureGroups, failure_groups
 from aimonitor.listing import (
     LIST_RESULTS,
     CodeField,
@@ -31,6 +32,7 @@ from aimonitor.listing import (
 from aimonitor.models import ALERT_STATUSES, RunLog
 from aimonitor.timerange import TimeRangeForm
 from dashboard.overview import DashboardEncoder
+from dashboard.templatetags.dashboard_charts import SPARK_BARS, spark_bins
 
 
 class FailureFilterForm(TimeRangeForm, FilterForm):
@@ -57,7 +59,7 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
         """The filter form bound to the query string."""
         return FailureFilterForm(self.request.GET, user=self.request.user)
 
-    def get_groups(self, form: FailureFilterForm) -> list[dict]:
+    def get_groups(self, form: FailureFilterForm) -> FailureGroups:
         data = form.cleaned_data
         status = data.get("status")
         return failure_groups(
@@ -65,6 +67,8 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
             form.time_range,
             app_type=data.get("app_type") or None,
             statuses=[status] if status else None,
+            # The page draws sparklines of at most SPARK_BARS bars; JSON and CSV: per hour.
+            most_bins=None if self.request.GET.get("format") else SPARK_BARS,
         )
 
     def get(self, request, *args, **kwargs):
@@ -77,11 +81,10 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
                 self.get_context_data(form=form, invalid=True), status=400
             )
         form.scope()  # a site outside the user's sites: 403
-        groups = self.get_groups(form)
-        window = form.time_range
+        found = self.get_groups(form)
+        groups, window = found.groups, form.time_range
         if as_json:
-            body = {"since": window.since, "until": window.until, "groups": groups}
-            return JsonResponse(body, encoder=DashboardEncoder)
+            return self.render_json(found, window)
         if request.GET.get("format") == "csv":
             return self.render_csv(groups, form)
         alerts_url = reverse("alerts:list")
@@ -89,9 +92,31 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
             group["alerts_url"] = f"{alerts_url}?{urlencode(group_filter(form, group, 'all'))}"
             group["action_filter"] = group_filter(form, group, "pending")
         context = self.get_context_data(
-            form=form, groups=groups, object_list=groups, window=window, invalid=False
+            form=form,
+            groups=groups,
+            object_list=groups,
+            spark_bins=spark_bins(found.bins),
+            window=window,
+            invalid=False,
         )
         return self.render_to_response(context)
+
+    def render_json(self, found: FailureGroups, window) -> JsonResponse:
+        """``{"since", "until", "groups"}``; each group's ``hourly`` lists every hour of
+        the range with its count (each hour's time written once, not once per group)."""
+        hours = [timezone.localtime(hour_bin.start).isoformat() for hour_bin in found.bins]
+        groups = [
+            {
+                **{key: value for key, value in group.items() if key != "counts"},
+                "hourly": [
+                    {"hour": hour, "count": n}
+                    for hour, n in zip(hours, group["counts"], strict=True)
+                ],
+            }
+            for group in found.groups
+        ]
+        body = {"since": window.since, "until": window.until, "groups": groups}
+        return JsonResponse(body, encoder=DashboardEncoder)
 
     def render_csv(self, groups: list[dict], form: FailureFilterForm):
         """The groups as a CSV download (defused against formulas like every export)."""

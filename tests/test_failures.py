@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from aimonitor.models import AuditEvent, RunLog
 from aimonitor.signature import error_signature
+from aimonitor.summaries import failures as failure_summaries
 from tests.conftest import client_for, make_run
 
 
@@ -141,7 +142,14 @@ def test_the_page_lists_groups_with_a_sparkline_and_links(client, alice, failure
     page = client_for(client, alice).get("/failures/").content.decode()
     assert "Timeout after # ms (member #)" in page
     assert '<svg class="chart sparkline"' in page and "<title>" in page
-    assert 'tabindex="0"' in page
+    # The timeouts' sparkline: a bar for each of its three hours, and over every hour of
+    # the range a focusable slot that says its time and count.
+    row = next(r for r in page.split('<tr class="failure-group"')[1:] if "Timeout after" in r)
+    sparkline = row[row.index('<svg class="chart sparkline"') : row.index("</svg>")]
+    assert sparkline.count('<rect class="spark-slot" tabindex="0"') in (24, 25)
+    assert sparkline.split('d="')[1].split('"')[0].count("M") == 3
+    assert sparkline.count(" failure</title>") == 3
+    assert sparkline.count(": 0 failures</title>") in (21, 22)
 
 
 def alerts_link(client, user, group_status="timeout"):
@@ -313,7 +321,8 @@ def check_groups(window, sites, site_ids) -> None:
     from aimonitor.scope import Scope
 
     scope = Scope.everything() if site_ids is None else Scope.of_sites(site_ids)
-    got = failure_groups(scope, window)
+    found = failure_groups(scope, window)
+    got = found.groups
     expected, hourly = full_oracle(window, sites)
     assert len(got) == len(expected)
     for group in got:
@@ -322,7 +331,7 @@ def check_groups(window, sites, site_ids) -> None:
         assert (group["count"], group["pending"], group["sites"]) == (count, pending, group_sites)
         assert (group["first_seen"], group["last_seen"]) == (first, last)
         assert group["sample_error"] == sample, key
-        per_hour = {h["hour"]: h["count"] for h in group["hourly"] if h["count"]}
+        per_hour = {b.start: n for b, n in zip(found.bins, group["counts"], strict=True) if n}
         assert per_hour == hourly[key], key
     order = [(-g["count"], -g["last_seen"].timestamp()) for g in got]
     assert order == sorted(order)
@@ -372,9 +381,51 @@ def test_groups_from_the_rollups_match_the_oracle(db, settings, sites):
     )
     for window in windows[:2]:
         check_groups(window, all_sites, sites)
+    # The worker counts the changed hours again: the same groups, now read from the
+    # stored counts (nothing is left changed), which agree with the oracle row by row.
+    assert failure_summaries.count_pending() > 0
+    assert failure_summaries.count_pending() == 0
+    for window in windows[:2]:
+        check_groups(window, all_sites, sites)
+    assert stored_pending() == live_pending()
     # A second refresh adopts the late calls into their hours: the same groups.
     rollup.refresh()
     check_groups(windows[1], all_sites, sites)
+    assert failure_summaries.count_pending() == 0  # the refresh added to counts and checksums alike
+    assert stored_pending() == live_pending()
+    # The oldest handled alert reopened after the count: read live, then counted again.
+    quiet = (
+        RunLog.objects.alerts().exclude(alert_status="pending").exclude(alert_status__isnull=True)
+    )
+    quiet.filter(pk__in=quiet.order_by("created_at").values("pk")[:1]).update(alert_status=None)
+    check_groups(windows[1], all_sites, sites)
+    assert failure_summaries.count_pending() > 0
+    check_groups(windows[1], all_sites, sites)
+    assert stored_pending() == live_pending()
+
+
+def stored_pending() -> dict:
+    """The stored pending count of every summed (hour, site, group) that has one."""
+    from aimonitor.models import FailureRollup
+
+    rows = FailureRollup.objects.filter(pending__gt=0)
+    return {(r.hour, r.site_id, r.group_hash): r.pending for r in rows}
+
+
+def live_pending() -> dict:
+    """The same, counted from the calls: the pending alerts of the summed failures."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT date_trunc('hour', r.created_at, %s), r.site_id, c.group_hash, count(*)
+               FROM biz.ai_run_logs r
+               JOIN aimonitor_failurecall c ON c.created_at = r.created_at AND c.run_id = r.id
+               WHERE r.status IN ('failed', 'timeout', 'circuit_open')
+                 AND (r.alert_status IS NULL OR r.alert_status = 'pending')
+                 AND r.id <= (SELECT max_id FROM aimonitor_rollupstate WHERE id = 1)
+               GROUP BY 1, 2, 3""",
+            [str(timezone.get_default_timezone())],
+        )
+        return {tuple(row[:3]): row[3] for row in cursor.fetchall()}
 
 
 def test_groups_export_as_csv_defused_against_formulas(client, alice, failures):

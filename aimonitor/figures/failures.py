@@ -10,6 +10,7 @@ local hour (the sparkline): closed hours from the failure summaries, the rest ra
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.utils import timezone
 
@@ -33,33 +34,65 @@ def hour_starts(window: TimeRange) -> list[dt.datetime]:
     return hours
 
 
+@dataclass(frozen=True)
+class HourBin:
+    """Consecutive local hours of a window: the first, and how many."""
+
+    start: dt.datetime
+    hours: int
+
+
+@dataclass(frozen=True)
+class FailureGroups:
+    """A window's failure groups; each group's ``counts`` are its failures in each of
+    ``bins`` (the local hours the window touches, oldest first, one per bin unless the
+    caller asked for fewer bins)."""
+
+    bins: list[HourBin]
+    groups: list[dict]
+
+
+def hour_bins(window: TimeRange, most: int | None = None) -> list[HourBin]:
+    """The window's hours, one per bin, or in at most ``most`` bins of equal length (but
+    the last)."""
+    hours = hour_starts(window)
+    size = max(1, -(-len(hours) // most)) if most else 1
+    return [
+        HourBin(hour, len(hours[i : i + size])) for i, hour in enumerate(hours) if i % size == 0
+    ]
+
+
 def failure_groups(
     scope: Scope,
     window: TimeRange,
     app_type: str | None = None,
     statuses: list[str] | None = None,
-) -> list[dict]:
-    """The groups of the failures of ``scope`` created in ``window``."""
+    most_bins: int | None = None,
+) -> FailureGroups:
+    """The groups of the failures of ``scope`` created in ``window``, with their counts
+    per hour (or in at most ``most_bins`` bins of hours: what a sparkline draws)."""
+    bins = hour_bins(window, most_bins)
     rows = failures.groups(
-        scope, (window.since, window.until), MAX_GROUPS, app_type=app_type, statuses=statuses
+        scope,
+        (window.since, window.until),
+        [b.start for b in bins],
+        MAX_GROUPS,
+        app_type=app_type,
+        statuses=statuses,
     )
-    slots = hour_starts(window)
-    groups = []
-    for row in rows:
-        app, status, signature, count, pending, sites, first, last, sample, hours, counts = row
-        per_hour = dict(zip(hours, counts, strict=True))
-        groups.append(
-            {
-                "app_type": app,
-                "status": status,
-                "signature": signature,
-                "count": count,
-                "pending": pending,
-                "sites": list(sites),
-                "first_seen": first,
-                "last_seen": last,
-                "sample_error": sample,
-                "hourly": [{"hour": hour, "count": per_hour.get(hour, 0)} for hour in slots],
-            }
-        )
-    return groups
+    groups = [
+        {
+            "app_type": app,
+            "status": status,
+            "signature": signature,
+            "count": count,
+            "pending": pending,
+            "sites": list(sites),
+            "first_seen": first,
+            "last_seen": last,
+            "sample_error": sample,
+            "counts": counts,
+        }
+        for app, status, signature, count, pending, sites, first, last, sample, counts in rows
+    ]
+    return FailureGroups(bins, groups)

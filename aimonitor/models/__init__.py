@@ -25,6 +25,7 @@ from aimonitor.models.audit import AuditEvent, AuditEventQuerySet
 from aimonitor.models.pricing import AppPrice
 from aimonitor.models.summaries import (
     FailureCall,
+    FailurePendingHour,
     FailureRollup,
     RollupState,
     RunAppLatencyDay,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditEventQuerySet",
     "CacheEntry",
     "FailureCall",
+    "FailurePendingHour",
     "FailureRollup",
     "JobRetry",
     "OnceToken",

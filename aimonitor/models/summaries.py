@@ -99,8 +99,8 @@ class RollupState(models.Model):
 
 class FailureRollup(models.Model):
     """Failures of one local hour, site, app type, status and error signature (SPEC.md §8):
-    how many, the first and last seen, and the id of the newest (its message is read by
-    id). What ``/failures/`` reads for closed hours. Kept with the rollups."""
+    how many, the first and last seen, and how many of their alerts are pending. What
+    ``/failures/`` reads for closed hours. Kept with the rollups."""
 
     hour = models.DateTimeField()
     site_id = models.BigIntegerField()
@@ -111,7 +111,9 @@ class FailureRollup(models.Model):
     calls = models.BigIntegerField(default=0)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
-    newest_id = models.BigIntegerField()  # the call with the largest (created_at, id)
+    # Pending alerts among them when last counted: right while the hour and site's
+    # FailurePendingHour still matches the live pending alerts (else counted again).
+    pending = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -123,6 +125,27 @@ class FailureRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id} {self.app_type} {self.status}"
+
+
+class FailurePendingHour(models.Model):
+    """A checksum of the pending alerts of one local hour and site when ``FailureRollup.
+    pending`` was last counted: how many, and two sums of hashes of their ids. A read
+    computes the same from the pending-alerts index; where they agree, the stored pending
+    counts hold (aimonitor/summaries/failures.py)."""
+
+    hour = models.DateTimeField()
+    site_id = models.BigIntegerField()
+    pending = models.BigIntegerField()
+    id_sum = models.BigIntegerField()  # sum(hashint8(id))
+    id_xor = models.BigIntegerField()  # bit_xor(hashint8extended(id, 0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "site_id"], name="failure_pending_hour_site")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} site {self.site_id}: {self.pending} pending"
 
 
 class FailureCall(models.Model):

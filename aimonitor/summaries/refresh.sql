@@ -49,13 +49,13 @@ WITH created AS (
 ), fresh AS (
     -- The hours closing now, and the late calls of hours already closed.
     SELECT created_at, site_id, app_type, status, tokens_used, latency_ms, id,
-           error_message FROM {runs}
+           error_message, alert_status FROM {runs}
     WHERE created_at >= (SELECT old_until FROM plan)
       AND created_at < (SELECT new_until FROM plan)
       AND id <= (SELECT new_max FROM plan)
     UNION ALL
     SELECT created_at, site_id, app_type, status, tokens_used, latency_ms, id,
-           error_message FROM {runs}
+           error_message, alert_status FROM {runs}
     WHERE id > (SELECT old_max FROM plan) AND id <= (SELECT new_max FROM plan)
       AND created_at < (SELECT old_until FROM plan)
 ), calls AS (

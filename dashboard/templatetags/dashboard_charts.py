@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import lru_cache
 
 from django import template
@@ -12,7 +13,7 @@ from django.templatetags.l10n import unlocalize
 from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language, gettext, ngettext
 
 register = template.Library()
 
@@ -124,37 +125,51 @@ def sparkline(series: list[dict], title: str = "") -> dict:
 # A failures sparkline draws at most this many bars: a 30-day range's 720 hours are summed
 # into bins of several hours (the JSON keeps every hour).
 SPARK_BARS = 48
+SPARK_WIDTH_FAILURES, SPARK_HEIGHT_FAILURES = 160, 28
+
+
+@dataclass(frozen=True)
+class SparkBin:
+    label: str  # "2026-11-28 14:00", or "2026-11-28 14:00–18:00" for several hours; escaped
+    x: str  # where its bar starts, in the sparkline's units
+
+
+def spark_bins(bins) -> list[SparkBin]:
+    """The labels and places of a page's failure sparklines' bins (``HourBin``s): they
+    all cover the same hours, so these are made once per page, not once per group."""
+    step = SPARK_WIDTH_FAILURES / max(len(bins), 1)
+    spark = []
+    for index, hour_bin in enumerate(bins):
+        start = timezone.localtime(hour_bin.start)
+        label = start.strftime("%Y-%m-%d %H:00")
+        if hour_bin.hours > 1:
+            end = timezone.localtime(hour_bin.start + dt.timedelta(hours=hour_bin.hours))
+            label += end.strftime("–%H:00")
+        spark.append(SparkBin(escape(label), f"{index * step:.2f}"))
+    return spark
 
 
 @register.simple_tag
-def failure_sparkline(hourly: list[dict], width: int = 160, height: int = 28) -> str:
-    """Bars of failures per hour (or per bin of hours); each bar says its time and count on
-    hover and keyboard focus. Built in Python: a page holds up to MAX_GROUPS of them, all
-    over the same hours (so each bin's label is made once per page, not once per group)."""
-    size = max(1, -(-len(hourly) // SPARK_BARS))
-    zone = str(timezone.get_current_timezone())
-    bins = []
-    for start in range(0, len(hourly), size):
-        part = hourly[start : start + size]
-        last = part[-1]["hour"] if len(part) > 1 else None
-        label = _bin_label(part[0]["hour"], last, zone)
-        bins.append((label, sum(slot["count"] for slot in part)))
-    peak = max((count for _, count in bins), default=0) or 1
-    step = width / max(len(bins), 1)
-    bar_width = f"{max(step * 0.8, 0.5):.2f}"
-    template = gettext("%(hour)s: %(n)s failures")
-    bars = []
-    for index, (label, count) in enumerate(bins):
-        bar_height = max(count / peak * height, 1 if count else 0)
-        title = escape(template % {"hour": label, "n": _count_text(count, get_language())})
-        x = f"{index * step:.2f}"
-        bars.append(
-            f'<g class="spark-hour" tabindex="0"><title>{title}</title>'
-            f'<rect class="spark-slot" x="{x}" y="0" width="{bar_width}" height="{height}"/>'
-            f'<rect class="chart-bar" x="{x}" y="{height - bar_height:.2f}" '
-            f'width="{bar_width}" height="{bar_height:.2f}"/></g>'
+def failure_sparkline(counts: list[int], bins: list[SparkBin]) -> str:
+    """Bars of failures per bin of hours (``counts``, one per bin), drawn as one path;
+    over each bin a transparent slot says its time and count on hover and keyboard focus.
+    A page draws up to MAX_GROUPS of them: the bins and the titles' words are made once."""
+    width, height = SPARK_WIDTH_FAILURES, SPARK_HEIGHT_FAILURES
+    peak = max(counts, default=0) or 1
+    bar_width = f"{max(width / max(len(bins), 1) * 0.8, 0.5):.2f}"
+    language = get_language()
+    bars, slots = [], []
+    for spark_bin, n in zip(bins, counts, strict=True):
+        if n:
+            top = height - max(n / peak * height, 1)
+            bars.append(f"M{spark_bin.x} {top:.2f}h{bar_width}V{height}h-{bar_width}Z")
+        before, after = _bin_title(n, language)
+        slots.append(
+            f'<rect class="spark-slot" tabindex="0" x="{spark_bin.x}" width="{bar_width}" '
+            f'height="{height}"><title>{before}{spark_bin.label}{after}</title></rect>'
         )
-    inner = mark_safe("".join(bars))  # numbers, and titles escaped above
+    path = f'<path class="chart-bar" d="{"".join(bars)}"/>' if bars else ""
+    inner = mark_safe(path + "".join(slots))  # numbers, and titles escaped
     return format_html(
         '<svg class="chart sparkline" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
         'aria-label="{}">{}</svg>',
@@ -168,15 +183,12 @@ def failure_sparkline(hourly: list[dict], width: int = 160, height: int = 28) ->
 
 
 @lru_cache(maxsize=4096)
-def _bin_label(first: dt.datetime, last: dt.datetime | None, zone: str) -> str:
-    """ "2026-11-28 14:00" for one hour, "2026-11-28 14:00–17:00" for a bin of hours."""
-    label = timezone.localtime(first).strftime("%Y-%m-%d %H:00")
-    if last is not None:
-        label += (timezone.localtime(last) + dt.timedelta(hours=1)).strftime("–%H:00")
-    return label
-
-
-@lru_cache(maxsize=4096)
-def _count_text(count: int, language: str | None) -> str:
-    """``intcomma(count)`` in ``language``: a page's sparklines repeat the same counts."""
-    return intcomma(count)
+def _bin_title(n: int, language: str | None) -> tuple[str, str]:
+    """A bin's title with ``n`` failures in ``language`` (the active one: the cache key),
+    escaped, split where its time goes: ``("", ": 1,234 failures")`` in English."""
+    text = ngettext("%(hour)s: %(n)s failure", "%(hour)s: %(n)s failures", n) % {
+        "hour": "\x00",
+        "n": intcomma(n),
+    }
+    before, _, after = str(escape(text)).partition("\x00")
+    return before, after

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 
 from aimonitor.models import (
     FailureCall,
+    FailurePendingHour,
     FailureRollup,
     RollupState,
     RunAppLatencyDay,
@@ -21,7 +22,7 @@ from aimonitor.models import (
     RunLatencyRollup,
     RunRollup,
 )
-from aimonitor.summaries import keeping
+from aimonitor.summaries import failures, keeping
 
 SUMMARY_MODELS = (
     RunRollup,
@@ -30,6 +31,7 @@ SUMMARY_MODELS = (
     RunAppLatencyDay,
     FailureRollup,
     FailureCall,
+    FailurePendingHour,
     RollupState,
 )
 
@@ -57,10 +59,12 @@ class Command(BaseCommand):
             refresh()  # places the first closed hour, notes the newest id
             time.sleep(keeping.LAG_SECONDS)
             state = refresh(lag=keeping.LAG_SECONDS)
+        recounted = failures.count_pending()
         analyze_summaries()
         self.stdout.write(
             f"Rollups hold the calls created before {state.covered_until} with ids up to "
-            f"{state.max_id:,} ({time.monotonic() - started:.1f} s)."
+            f"{state.max_id:,}; pending alerts counted again in {recounted:,} hours and "
+            f"sites ({time.monotonic() - started:.1f} s)."
         )
 
 

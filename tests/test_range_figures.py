@@ -185,3 +185,33 @@ def test_dashboard_json_and_page_show_the_range(client, alice, settings):
         f'href="/runs/?date_from={timezone.localdate()}&amp;date_to={timezone.localdate()}&amp;site=1"'
         in page
     )
+
+
+@pytest.mark.parametrize("by", ["window", "app"])
+def test_every_latency_is_read_once_from_hours_days_and_raw_calls(db, by):
+    """A window's latency buckets hold each of its calls' latencies exactly once, whether
+    its last day is read from the day row (a window up to now: the rollups stop at
+    covered_until), from the hours (a window ending earlier), or raw."""
+    from aimonitor.scope import Scope
+    from aimonitor.summaries.reading import _sums_and_buckets
+
+    now = timezone.now()
+    add_calls(1500, now)
+    summaries.refresh()
+    state = summaries.refresh()
+    windows = {
+        "24h": (now - dt.timedelta(hours=24), now),
+        "7d": (now - dt.timedelta(days=7), now),
+        "to_covered": (midnight(2) + dt.timedelta(minutes=7), state.covered_until),
+        "earlier": (midnight(3), now - dt.timedelta(hours=30)),
+    }
+    for name, (since, until) in windows.items():
+        _sums, buckets = _sums_and_buckets(Scope.everything(), {name: (since, until)}, by)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(latency_ms) FROM biz.ai_run_logs "
+                "WHERE created_at >= %s AND created_at < %s",
+                [since, until],
+            )
+            expected = cursor.fetchone()[0]
+        assert sum(calls for _key, _bucket, calls, _lo, _hi in buckets) == expected, name

@@ -228,21 +228,21 @@ def range_figures(scope: Scope, window) -> dict:
     2 %. Apps: most failures first, then most calls, then by name.
     """
     bounds = (window.since, window.until)
-    totals, p95 = summaries.sums_and_percentiles(scope, {"r": bounds}, 0.95)
-    per_app, app_p95 = summaries.apps_in_window(scope, bounds, 0.95)
+    per_app, app_p95, total, p95 = summaries.apps_in_window(scope, bounds, 0.95)
     prices = pricing.price_list()
     apps = {app: row for app, row in per_app.items() if row["calls"]}
     last = _last_calls(scope, window, sorted(apps))
-    row = totals.get("r", NO_CALLS)
     summary = {
         "since": window.since,
         "until": window.until,
-        "calls": row["calls"],
-        "failures": row["failures"],
-        "success_rate": ratio(row["successes"], row["calls"]),
-        "tokens": int(row["tokens"]),
-        "avg_latency_ms": milliseconds(summaries.mean(row["latency_sum"], row["latency_count"])),
-        "p95_latency_ms": milliseconds(p95["r"]),
+        "calls": total["calls"],
+        "failures": total["failures"],
+        "success_rate": ratio(total["successes"], total["calls"]),
+        "tokens": int(total["tokens"]),
+        "avg_latency_ms": milliseconds(
+            summaries.mean(total["latency_sum"], total["latency_count"])
+        ),
+        "p95_latency_ms": milliseconds(p95),
         "cost": pricing.total_cost({a: r["tokens"] for a, r in apps.items()}, prices),
     }
     table = []

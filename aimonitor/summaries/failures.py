@@ -187,14 +187,19 @@ def groups(
             f_app=app_type,
             f_statuses=list(statuses or ALERT_STATUSES),
         )
-        # The closed hours' pending counts as last counted, where the live pending alerts
-        # still match them; counted again, live, for the hours and sites that changed.
+        # The closed hours' pending counts as last counted, corrected for the hours and
+        # sites whose pending alerts no longer match them (counted again, live).
         summed = split(*window, query.state).hours
         if summed:
             query.group = "changed"
             query.add(_changed(names), a=summed[0], b=summed[1], max_id=query.state.max_id)
             query.group = "pending"
-            query.add(_fill(SQL["changed_pending"], **names), max_id=query.state.max_id)
+            correction = _fill(
+                SQL["pending_correction"],
+                changed_pending=_fill(SQL["changed_pending"], **names),
+                **names,
+            )
+            query.add(correction, max_id=query.state.max_id)
         else:
             query.group = "changed"
             query.add(NO_CHANGES)
@@ -221,10 +226,7 @@ NO_CHANGES = (
     "SELECT NULL::timestamptz AS hour, NULL::bigint AS site_id, NULL::bigint AS pending, "
     "NULL::bigint AS id_sum, NULL::bigint AS id_xor WHERE false"
 )
-NO_PENDING = (
-    "SELECT NULL::bigint AS group_hash, NULL::timestamptz AS hour, NULL::bigint AS site_id, "
-    "0::bigint AS n WHERE false"
-)
+NO_PENDING = "SELECT NULL::bigint AS group_hash, 0::bigint AS n WHERE false"
 
 
 def _zone() -> str:

@@ -38,20 +38,23 @@ fresh_failures AS (
 ),
 
 -- name: summed
--- A window's closed hours: the groups per hour and site as summed (by hash, no names),
--- with their pending count as last counted, unless the hour and site changed since
--- (then: changed_pending).
-SELECT group_hash, NULL::varchar, NULL::varchar, NULL::varchar, site_id, hour, calls,
-       CASE WHEN changed.hour IS NULL THEN f.pending ELSE 0 END, first_seen, last_seen
-FROM {failure_rollup} f LEFT JOIN changed USING (hour, site_id)
+-- A window's closed hours: the groups per site and bin of hours (%(bins)s), as summed (by
+-- hash, no names), with their pending counts as last counted (the hours and sites that
+-- changed since are corrected by changed_pending).
+SELECT group_hash, NULL::varchar, NULL::varchar, NULL::varchar, site_id,
+       width_bucket(hour, %(bins)s::timestamptz[]), sum(calls), sum(pending), min(first_seen),
+       max(last_seen)
+FROM {failure_rollup}
 WHERE hour >= %(a)s AND hour < %(b)s {filters}
+GROUP BY group_hash, site_id, 6
 
 -- name: raw
 -- The raw failures of a window's open edges ({late}: or its late calls), grouped alike
--- with their pending count. The signature is computed once per distinct message of a
+-- (with their names) with their pending count. The signature is computed once per distinct message of a
 -- group and hour, not once per call; messages compare bytewise.
-SELECT {group_hash}, app_type, status, signature, site_id, hour, sum(calls), sum(pending),
-       min(first_seen), max(last_seen)
+SELECT {group_hash}, app_type, status, signature, site_id,
+       width_bucket(hour, %(bins)s::timestamptz[]), sum(calls), sum(pending), min(first_seen),
+       max(last_seen)
 FROM (SELECT app_type, status, {signature} AS signature, site_id, hour, calls, pending,
              first_seen, last_seen
       FROM (SELECT app_type, status, error_message COLLATE "C" AS error_message, site_id,
@@ -62,7 +65,7 @@ FROM (SELECT app_type, status, {signature} AS signature, site_id, hour, calls, p
             FROM {runs}
             WHERE {failed} AND created_at >= %(a)s AND created_at < %(b)s {late} {filters}
             GROUP BY 1, 2, 3, 4, 5) per_message) per_signature
-GROUP BY app_type, status, signature, site_id, hour
+GROUP BY app_type, status, signature, site_id, 6
 
 -- name: live_pending
 -- The pending alerts of a window's closed hours, as the checksum the summaries keep
@@ -109,6 +112,13 @@ WHERE r.{failed} AND (r.alert_status IS NULL OR r.alert_status = 'pending')
   AND date_trunc('hour', r.created_at, %(zone)s) = ch.hour AND r.id <= %(max_id)s
 GROUP BY 1, 2, 3
 
+-- name: pending_correction
+-- What the changed hours and sites add to the stored pending counts: their live count,
+-- less the stored one.
+SELECT group_hash, n FROM ({changed_pending}) live
+UNION ALL
+SELECT f.group_hash, -f.pending FROM {failure_rollup} f JOIN changed USING (hour, site_id)
+
 -- name: sync
 -- Count again the pending alerts of every closed hour and site that changed since they
 -- were last counted (the worker's pass; manage.py rollup_runs), and keep their checksum.
@@ -139,14 +149,14 @@ SELECT count(*) FROM changed
 
 -- name: groups
 -- The window's groups from the parts above, keyed by their hash: largest first, then the
--- one seen last; their names, the pending counts of changed hours added, their counts in
--- each bin of hours (%(bins)s: the first hour of each) and the newest message: of the
+-- one seen last; their names, the pending counts of changed hours corrected, their counts
+-- in each bin of hours (%(bins)s: the first hour of each) and the newest message: of the
 -- group's calls created at its last_seen (in scope), the one with the largest id. Summed
 -- parts carry no names (narrow rows): a group's names come from its raw parts, else from
 -- its summed hour of last_seen.
 WITH changed AS (
     {changed}
-), parts (group_hash, app_type, status, signature, site_id, hour, calls, pending,
+), parts (group_hash, app_type, status, signature, site_id, bin, calls, pending,
           first_seen, last_seen) AS (
     {failures}
 ), by_site AS (
@@ -178,7 +188,7 @@ WITH changed AS (
         LIMIT 1
     ) n
 ), per_bin AS (
-    SELECT group_hash, width_bucket(hour, %(bins)s::timestamptz[]) AS bin, sum(calls)::bigint AS n
+    SELECT group_hash, bin, sum(calls)::bigint AS n
     FROM parts WHERE group_hash IN (SELECT group_hash FROM groups) GROUP BY 1, 2
 ), binned AS (
     SELECT g.group_hash, array_agg(coalesce(p.n, 0) ORDER BY slot.bin) AS counts

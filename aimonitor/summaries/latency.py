@@ -4,9 +4,11 @@ A range's p95 (the dashboard's ``range`` and each app's in ``apps``) is read fro
 2 %-wide latency buckets. Per hour, site and app there are up to a few hundred: 7 days
 of them are about half a million rows at ten million calls. ``RunAppLatencyDay`` holds
 the same buckets per local day, summed by the rollups' refresh from the same calls as
-the hours (so a day's row is always the sum of its hours' rows), and a window's closed
-hours are read as: its whole local days from the days, the hours before the first and
-after the last whole day from the hours (``aimonitor.summaries.reading``).
+the hours (so a day's row is always the sum of its hours' rows, the current day's those
+of its closed hours), and a window's closed hours are read as: its whole local days from
+the days, the hours before the first and after the last whole day from the hours —
+unless the window's closed hours end where the rollups stop (a range up to now): its
+last day is then read from its day row (``aimonitor.summaries.reading``).
 """
 
 from __future__ import annotations
@@ -51,12 +53,18 @@ def rollup_part(key: str, hours: str, site: str) -> str:
     return ROLLUP_PART.format(key=key, hours=hours, days=quoted_table(RunAppLatencyDay), site=site)
 
 
-def whole_days(a: dt.datetime, b: dt.datetime) -> dict[str, dt.datetime]:
-    """``{"d1", "d2"}``: the whole local days within [a, b) (d1 == d2 == b if none)."""
+def whole_days(
+    a: dt.datetime, b: dt.datetime, covered: dt.datetime | None = None
+) -> dict[str, dt.datetime]:
+    """``{"d1", "d2"}``: the local days to read from the days within [a, b) (d1 == d2 == b
+    if none): the whole ones, and the last one too when ``b`` is where the rollups stop
+    (``covered``): its day row then holds exactly its hours before ``b``."""
     first = timezone.localtime(a).replace(hour=0, minute=0, second=0, microsecond=0)
     if first < a:
         first = _next_midnight(first)
     last = timezone.localtime(b).replace(hour=0, minute=0, second=0, microsecond=0)
+    if b == covered and last < b:
+        last = _next_midnight(last)
     if first >= last:
         return {"d1": b, "d2": b}
     return {"d1": first, "d2": last}

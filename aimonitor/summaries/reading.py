@@ -110,7 +110,8 @@ class _Query:
             how = split(since, until, self.state)
             if how.hours:
                 a, b = how.hours
-                self.add(rollup_part, key=key, a=a, b=b, **latency.whole_days(a, b))
+                days = latency.whole_days(a, b, self.state.covered_until)
+                self.add(rollup_part, key=key, a=a, b=b, **days)
             for a, b in how.raw:
                 self.add(raw_part, key=key, a=a, b=b)
             if how.late:
@@ -240,11 +241,9 @@ def latency_percentiles(
     return _percentiles_of(rows, windows, fraction)
 
 
-def _sums_and_latencies(
-    scope: Scope, windows: dict[str, tuple], by: str, fraction: float
-) -> tuple[dict, dict[str, float | None]]:
-    """The sums and the latency at ``fraction`` of ``windows`` (keyed by window, or by app
-    type with ``by="app"``), read in one statement."""
+def _sums_and_buckets(scope: Scope, windows: dict[str, tuple], by: str) -> tuple[dict, list]:
+    """The sums and the latency buckets ``(key, bucket, calls, min, max)`` of ``windows``
+    (keyed by window, or by app type with ``by="app"``), read in one statement."""
 
     def build(query: _Query) -> str:
         totals, latencies = _add_sums(query, windows, by), _add_latencies(query, windows, by)
@@ -256,22 +255,34 @@ def _sums_and_latencies(
 
     rows = _read(scope, build)
     totals = _sums_of(row[1:2] + row[3:] for row in rows if row[0] == "s")
-    buckets = [row[1:6] for row in rows if row[0] == "l"]
-    return totals, _percentiles_of(buckets, windows if by == "window" else {}, fraction)
+    return totals, [row[1:6] for row in rows if row[0] == "l"]
 
 
 def apps_in_window(
     scope: Scope, window: tuple, fraction: float
-) -> tuple[dict, dict[str, float | None]]:
-    """Per app type in ``window``: its sums and its latency at ``fraction``, one statement."""
-    return _sums_and_latencies(scope, {"w": window}, "app", fraction)
+) -> tuple[dict, dict[str, float | None], dict, float | None]:
+    """Per app type in ``window``: its sums and its latency at ``fraction``; and the same
+    for all of them together (every call has an app type, NULL included, so the apps'
+    sums and latency buckets add up to the window's). One statement."""
+    per_app, buckets = _sums_and_buckets(scope, {"w": window}, "app")
+    total = {name: sum(sums[name] for sums in per_app.values()) for name in SUMS}
+    merged: dict[int, tuple[int, int, int]] = {}
+    for _app, bucket, calls, lo, hi in buckets:
+        if bucket in merged:
+            before = merged[bucket]
+            merged[bucket] = (before[0] + calls, min(before[1], lo), max(before[2], hi))
+        else:
+            merged[bucket] = (calls, lo, hi)
+    all_apps = percentile([merged[bucket] for bucket in sorted(merged)], fraction)
+    return per_app, _percentiles_of(buckets, {}, fraction), total, all_apps
 
 
 def sums_and_percentiles(
     scope: Scope, windows: dict[str, tuple], fraction: float
 ) -> tuple[dict, dict[str, float | None]]:
     """``sums(scope, windows)`` and ``latency_percentiles(...)`` in one statement."""
-    return _sums_and_latencies(scope, windows, "window", fraction)
+    totals, buckets = _sums_and_buckets(scope, windows, "window")
+    return totals, _percentiles_of(buckets, windows, fraction)
 
 
 def percentile(buckets: list[tuple[int, int, int]], fraction: float) -> float | None:

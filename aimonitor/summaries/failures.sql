@@ -100,24 +100,34 @@ WHERE (live.pending, live.id_sum, live.id_xor)
       IS DISTINCT FROM (stored.pending, stored.id_sum, stored.id_xor)
 
 -- name: changed_pending
--- The pending alerts of the changed hours and sites by group: the site-pending-alerts
--- index joined with each summed failure's group. A local hour is at most 1.5 hours long
--- (a DST change of 30 minutes), hence the 2-hour bound before the exact test.
-SELECT c.group_hash, ch.hour, ch.site_id, count(*) AS n
+-- The pending alerts of the changed hours and sites by group: for each changed hour and
+-- site (LATERAL: one small index range each, however few or many the planner expects),
+-- the site-pending-alerts index joined with each summed failure's group. A local hour is
+-- at most 1.5 hours long (a DST change of 30 minutes), hence the 2-hour bound before the
+-- exact test.
+SELECT pending.group_hash, ch.hour, ch.site_id, pending.n
 FROM changed ch
-JOIN {runs} r ON r.site_id = ch.site_id
-             AND r.created_at >= ch.hour AND r.created_at < ch.hour + interval '2 hours'
-JOIN {failure_call} c ON c.created_at = r.created_at AND c.run_id = r.id
-WHERE r.{failed} AND (r.alert_status IS NULL OR r.alert_status = 'pending')
-  AND date_trunc('hour', r.created_at, %(zone)s) = ch.hour AND r.id <= %(max_id)s
-GROUP BY 1, 2, 3
+CROSS JOIN LATERAL (
+    SELECT c.group_hash, count(*) AS n
+    FROM {runs} r
+    JOIN {failure_call} c ON c.created_at = r.created_at AND c.run_id = r.id
+    WHERE r.site_id = ch.site_id AND r.{failed}
+      AND (r.alert_status IS NULL OR r.alert_status = 'pending')
+      AND r.created_at >= ch.hour AND r.created_at < ch.hour + interval '2 hours'
+      AND c.created_at >= ch.hour AND c.created_at < ch.hour + interval '2 hours'
+      AND date_trunc('hour', r.created_at, %(zone)s) = ch.hour AND r.id <= %(max_id)s
+    GROUP BY c.group_hash
+) pending
 
 -- name: pending_correction
 -- What the changed hours and sites add to the stored pending counts: their live count,
 -- less the stored one.
 SELECT group_hash, n FROM ({changed_pending}) live
 UNION ALL
-SELECT f.group_hash, -f.pending FROM {failure_rollup} f JOIN changed USING (hour, site_id)
+-- (ANY(ARRAY(...)): the stored counts of the changed hours are looked up by index.)
+SELECT f.group_hash, -f.pending
+FROM changed JOIN {failure_rollup} f USING (hour, site_id)
+WHERE f.hour = ANY(ARRAY(SELECT hour FROM changed))
 
 -- name: sync
 -- Count again the pending alerts of every closed hour and site that changed since they
@@ -128,14 +138,19 @@ WITH changed AS (
 ), counted AS (
     {changed_pending}
 ), recounted AS (
+    -- (The planner cannot know how few the changed hours are: ANY(ARRAY(...)) has it
+    -- look them up by index rather than read every summed hour.)
     SELECT f.id, coalesce(counted.n, 0) AS pending
     FROM {failure_rollup} f
     JOIN changed USING (hour, site_id)
     LEFT JOIN counted ON counted.hour = f.hour AND counted.site_id = f.site_id
                      AND counted.group_hash = f.group_hash
+    WHERE f.hour = ANY(ARRAY(SELECT hour FROM changed))
+      AND f.pending IS DISTINCT FROM coalesce(counted.n, 0)
 ), counts AS (
     UPDATE {failure_rollup} f SET pending = recounted.pending
-    FROM recounted WHERE f.id = recounted.id AND f.pending <> recounted.pending
+    FROM recounted
+    WHERE f.id = recounted.id AND f.id = ANY(ARRAY(SELECT id FROM recounted))
 ), kept AS (
     INSERT INTO {pending_hour} AS p (hour, site_id, pending, id_sum, id_xor)
     SELECT hour, site_id, pending, id_sum, id_xor FROM changed WHERE pending IS NOT NULL

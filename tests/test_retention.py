@@ -62,3 +62,34 @@ def test_dropping_old_calls_keeps_their_hours_in_the_rollups(db, settings):
     assert after["recent"]["calls"] == before["recent"]["calls"] == 1
     # Not taken for an emptied table (that would rebuild): the newest id is unchanged.
     assert state.covered_until is not None and state.max_id == RunLog.objects.latest("id").id
+
+
+def test_dropped_failures_keep_their_counts_and_lose_their_pending_alerts(db, settings):
+    """The failure groups of dropped hours keep their counts (like the rollups); their
+    pending alerts are gone with the calls, at once on the page and in the stored counts
+    after the worker's recount."""
+    from aimonitor.figures.failures import failure_groups
+    from aimonitor.summaries import failures
+    from aimonitor.timerange import TimeRange
+
+    settings.ROLLUP_LAG_SECONDS = 0
+    now = timezone.now()
+    old_start = local_day_bounds(timezone.localdate(now - dt.timedelta(days=95)))[0]
+    for minutes in (60, 61):
+        make_run(created_at=old_start + dt.timedelta(minutes=minutes), status="timeout")
+    make_run(created_at=now - dt.timedelta(days=1), status="timeout")
+    summaries.refresh(unbounded=True)
+    summaries.refresh(unbounded=True)
+    window = TimeRange(old_start - dt.timedelta(days=1), now)
+
+    def counts():
+        (group,) = failure_groups(Scope.everything(), window).groups
+        return group["count"], group["pending"]
+
+    assert counts() == (3, 3)
+    remove_calls_before(now - dt.timedelta(days=60))
+    summaries.refresh(unbounded=True)
+    assert counts() == (3, 1)  # the dropped hour's pending alerts, counted live: none
+    assert failures.count_pending() == 1  # the dropped hour and site, counted again
+    assert failures.count_pending() == 0
+    assert counts() == (3, 1)

@@ -5,6 +5,7 @@ Chinese, on a laptop and a phone."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -59,6 +60,14 @@ def test_find_the_failing_app_and_acknowledge_its_timeouts(
         group = page.locator('tr.failure-group[data-status="timeout"]')
         expect(group).to_have_count(1)
         expect(group.locator("td.num").first).to_contain_text("3")
+        # Its sparkline says each hour's count on hover and keyboard focus: 3 in all.
+        slots = group.locator("svg.sparkline rect.spark-slot")
+        titles = slots.locator("title").all_text_contents()
+        assert len(titles) in (24, 25)
+        assert sum(int(re.search(r"[:：]\s*([\d,]+)\D*$", t).group(1)) for t in titles) == 3
+        slots.last.focus()
+        assert slots.last.evaluate("slot => document.activeElement === slot")
+        assert slots.last.evaluate("slot => getComputedStyle(slot).outlineStyle") != "none"
         screenshot(page, f"triage-failures-{locale}-{width}")
         group.locator('button[value="acknowledge"]').click()  # click 2
         # The confirmation says what changes, in words, and shows the first rows.

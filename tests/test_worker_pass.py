@@ -87,3 +87,30 @@ def test_with_the_adoption_lag_the_next_pass_sums_the_whole_backlog_step_by_step
         ]
         == 40
     )
+
+
+def test_a_pass_counts_triaged_hours_again_and_a_failed_count_fails_only_itself(
+    db, settings, monkeypatch, caplog
+):
+    from aimonitor.models import FailureRollup
+    from aimonitor.summaries import failures
+
+    settings.ROLLUP_LAG_SECONDS = 0
+    for n in range(3):
+        make_run(status="timeout", created_at=timezone.now() - dt.timedelta(hours=3, minutes=n))
+    catch_up_rollups()
+    assert sum(FailureRollup.objects.values_list("pending", flat=True)) == 3
+    RunLog.objects.filter(pk=RunLog.objects.order_by("id").first().pk).update(
+        alert_status="acknowledged"
+    )
+    work_pass(lambda ids: None)
+    assert sum(FailureRollup.objects.values_list("pending", flat=True)) == 2
+    assert failures.count_pending() == (0, 0)
+
+    # A count that fails (here: a statement PostgreSQL refuses) leaves the pass going on.
+    RunLog.objects.filter(alert_status__isnull=True).update(alert_status="ignored")
+    monkeypatch.setitem(failures.SQL, "sync", "SELECT no_such_column FROM {pending_hour}")
+    done = work_pass(lambda ids: None)
+    assert done.result is not None
+    assert "Pending alerts not counted again" in caplog.text
+    assert sum(FailureRollup.objects.values_list("pending", flat=True)) == 2  # as it was

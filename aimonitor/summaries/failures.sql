@@ -130,11 +130,14 @@ FROM changed JOIN {failure_rollup} f USING (hour, site_id)
 WHERE f.hour = ANY(ARRAY(SELECT hour FROM changed))
 
 -- name: sync
--- Count again the pending alerts of every closed hour and site that changed since they
--- were last counted (the worker's pass; manage.py rollup_runs), and keep their checksum.
+-- Count again the pending alerts of the closed hours and sites that changed since they
+-- were last counted (the worker's pass; manage.py rollup_runs), and keep their checksum:
+-- at most %(most)s of them, the newest first (the rest stay read live until a next pass).
 -- Run with the rollups' state row locked: the refresh, which adds to both, waits.
-WITH changed AS (
+WITH all_changed AS (
     {changed}
+), changed AS (
+    SELECT * FROM all_changed ORDER BY hour DESC, site_id LIMIT %(most)s
 ), counted AS (
     {changed_pending}
 ), recounted AS (
@@ -160,7 +163,7 @@ WITH changed AS (
     DELETE FROM {pending_hour} p USING changed
     WHERE p.hour = changed.hour AND p.site_id = changed.site_id AND changed.pending IS NULL
 )
-SELECT count(*) FROM changed
+SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM all_changed)
 
 -- name: groups
 -- The window's groups from the parts above, keyed by their hash: largest first, then the

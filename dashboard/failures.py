@@ -67,8 +67,9 @@ class FailureListView(LoginRequiredMixin, HtmxTemplateMixin, TemplateView):
             form.time_range,
             app_type=data.get("app_type") or None,
             statuses=[status] if status else None,
-            # The page draws sparklines of at most SPARK_BARS bars; JSON and CSV: per hour.
-            most_bins=None if self.request.GET.get("format") else SPARK_BARS,
+            # The page draws sparklines of at most SPARK_BARS bars; JSON lists every hour;
+            # CSV has no counts per hour.
+            most_bins={"json": None, "csv": 1}.get(self.request.GET.get("format"), SPARK_BARS),
         )
 
     def get(self, request, *args, **kwargs):

@@ -50,8 +50,8 @@ GROUP BY group_hash, site_id, 6
 
 -- name: raw
 -- The raw failures of a window's open edges ({late}: or its late calls), grouped alike
--- (with their names) with their pending count. The signature is computed once per distinct message of a
--- group and hour, not once per call; messages compare bytewise.
+-- (with their names) with their pending count. The signature is computed once per
+-- distinct message of a group and hour, not once per call; messages compare bytewise.
 SELECT {group_hash}, app_type, status, signature, site_id,
        width_bucket(hour, %(bins)s::timestamptz[]), sum(calls), sum(pending), min(first_seen),
        max(last_seen)
@@ -133,7 +133,7 @@ WHERE f.hour = ANY(ARRAY(SELECT hour FROM changed))
 -- Count again the pending alerts of the closed hours and sites that changed since they
 -- were last counted (the worker's pass; manage.py rollup_runs), and keep their checksum:
 -- at most %(most)s of them, the newest first (the rest stay read live until a next pass).
--- Run with the rollups' state row locked: the refresh, which adds to both, waits.
+-- Run with the rollups' state row locked: a refresh, which adds to both, skips its turn.
 WITH all_changed AS (
     {changed}
 ), changed AS (

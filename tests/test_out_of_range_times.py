@@ -133,3 +133,25 @@ def test_psycopg2_reads_them_as_text_too(db, value):
         raw.close()
     assert isinstance(out, OutOfRangeTime)
     assert now.tzinfo is not None
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_failure_groups_sum_and_count_them_again_without_error(client, root, settings, value):
+    """A pending failure at such a time is summed (as a late call), counted again after
+    it is acknowledged, and the failures page still answers (its ranges are finite)."""
+    from aimonitor import summaries
+    from aimonitor.summaries import failures
+
+    settings.ROLLUP_LAG_SECONDS = 0
+    make_run(status="failed", error_message="the failing call", site_id=2**63 - 1)
+    set_times(value)
+    summaries.refresh()
+    summaries.refresh()
+    assert failures.count_pending() == (0, 0)
+    RunLog.objects.update(alert_status="acknowledged")
+    counted, changed = failures.count_pending()
+    assert counted == changed
+    assert failures.count_pending() == (0, 0)
+    client_for(client, root)
+    for page in ("/failures/?range=30d", "/failures/?range=30d&format=json"):
+        assert client.get(page).status_code == 200, page
